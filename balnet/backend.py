@@ -1,0 +1,126 @@
+"""Array backends: resolve the array namespace ``xp`` once, at the public boundary.
+
+Only this module imports CuPy.  Everything else receives ``xp`` (``numpy`` or
+``cupy``) as an argument, so one code path serves CPU and GPU.
+
+Random numbers are always drawn on the host with :class:`numpy.random.Generator`
+and copied to the device, so a realization is bit-identical in its *inputs*
+whichever backend or process computes it (floating-point reductions on the GPU
+may still differ in the last bits from numpy's).
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import numpy as np
+
+__all__ = [
+    "BackendError",
+    "cupy_available",
+    "get_xp",
+    "array_namespace",
+    "to_numpy",
+    "asarray",
+    "resolve_dtype",
+    "select_device",
+    "synchronize",
+]
+
+
+class BackendError(ValueError):
+    """Raised for an unknown or unavailable backend."""
+
+
+_cupy: ModuleType | None = None
+_cupy_checked = False
+
+
+def _import_cupy() -> ModuleType | None:
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        if os.environ.get("BALNET_DISABLE_CUPY"):
+            return None
+        try:
+            import cupy  # noqa: PLC0415  (the one place cupy is imported)
+
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                _cupy = cupy
+        except Exception:  # ImportError, CUDA driver errors, no device
+            _cupy = None
+    return _cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    return _import_cupy() is not None
+
+
+def get_xp(backend: str = "auto") -> ModuleType:
+    """Return the array module for ``backend``.
+
+    Parameters
+    ----------
+    backend : {"auto", "numpy", "cupy"}
+        ``"auto"`` picks CuPy when a GPU is usable, numpy otherwise.
+    """
+    if backend == "numpy":
+        return np
+    if backend == "cupy":
+        cp = _import_cupy()
+        if cp is None:
+            raise BackendError("backend 'cupy' requested but CuPy or a CUDA device is not available")
+        return cp
+    if backend == "auto":
+        cp = _import_cupy()
+        return cp if cp is not None else np
+    raise BackendError(f"unknown backend {backend!r} (choose auto, numpy or cupy)")
+
+
+def array_namespace(x) -> ModuleType:
+    """The array module that owns ``x`` (numpy for anything that is not a CuPy array)."""
+    cp = _cupy
+    if cp is not None and isinstance(x, cp.ndarray):
+        return cp
+    return np
+
+
+def to_numpy(x) -> np.ndarray:
+    """Copy ``x`` to a host numpy array (no copy if it already is one)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "get"):
+        return x.get()
+    return np.asarray(x)
+
+
+def asarray(x, xp: ModuleType, dtype=None):
+    """``xp.asarray`` that accepts host arrays for CuPy."""
+    return xp.asarray(x, dtype=dtype)
+
+
+def resolve_dtype(name: str):
+    """``"float32"``/``"float64"`` -> numpy dtype, with a clear error otherwise."""
+    if name in ("float32", "single", "fp32"):
+        return np.dtype(np.float32)
+    if name in ("float64", "double", "fp64"):
+        return np.dtype(np.float64)
+    raise BackendError(f"unknown dtype {name!r} (choose float32 or float64)")
+
+
+def select_device(local_rank: int) -> int | None:
+    """Bind this process to GPU ``local_rank mod n_gpus``; returns the device id or None on CPU."""
+    cp = _import_cupy()
+    if cp is None:
+        return None
+    n = cp.cuda.runtime.getDeviceCount()
+    dev = local_rank % n
+    cp.cuda.Device(dev).use()
+    return dev
+
+
+def synchronize(xp: ModuleType) -> None:
+    """Wait for queued device work (no-op on numpy); used by benchmarks."""
+    if xp is not np:
+        xp.cuda.Device().synchronize()

@@ -1,0 +1,87 @@
+"""Helpers shared by subcommands: flags generated from parameter records, YAML merging."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from ..params import ConfigError, describe, from_mapping, load_yaml
+
+__all__ = ["add_record_flags", "add_common", "collect_records", "progress_enabled", "parse_set"]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_record_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
+    """One flag per field of ``cls`` (``--t-warmup`` for ``t_warmup``), help shows default and unit."""
+    grp = parser.add_argument_group(title)
+    for name, default, unit, help_ in describe(cls):
+        u = f" [{unit}]" if unit else ""
+        grp.add_argument(_flag(name), dest=f"{cls.__name__}.{name}", default=None, metavar=name.upper(),
+                         help=f"{help_}{u} (default: {default})")
+
+
+def add_common(parser: argparse.ArgumentParser, *, output: bool = True, config: bool = True) -> None:
+    if config:
+        parser.add_argument("-c", "--config", metavar="YAML", help="parameter file (flat keys or sections); flags override it")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override any parameter, e.g. --set g=2.0 (repeatable)")
+    if output:
+        parser.add_argument("-o", "--output", required=True, metavar="H5", help="output HDF5 file (written atomically)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def parse_set(items) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise ConfigError(f"--set expects KEY=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def collect_records(args, classes, sections: dict[str, type] | None = None):
+    """Merge YAML file, ``--set`` and per-field flags into validated records.
+
+    The YAML may be flat (``g: 2``) or sectioned (``network: {g: 2}``); a
+    section name must be one of ``sections``.  Every key must belong to one of
+    ``classes``: an unknown key is an error naming the closest valid key.
+    """
+    sections = sections or {}
+    flat: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        data = load_yaml(args.config)
+        for k, v in data.items():
+            if k in sections:
+                if not isinstance(v, dict):
+                    raise ConfigError(f"section {k!r} in {args.config} must be a mapping")
+                flat.update(v)
+            else:
+                flat[k] = v
+    flat.update(parse_set(getattr(args, "set", []) or []))
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            v = getattr(args, f"{cls.__name__}.{f.name}", None)
+            if v is not None:
+                flat[f.name] = v
+    known = {f.name: cls for cls in classes for f in dataclasses.fields(cls)}
+    for k in flat:
+        if k not in known:
+            import difflib
+
+            hint = difflib.get_close_matches(k, list(known) + list(sections), n=1)
+            raise ConfigError(f"unknown parameter {k!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    out = []
+    for cls in classes:
+        out.append(from_mapping(cls, {k: v for k, v in flat.items() if known[k] is cls}))
+    return out
+
+
+def progress_enabled(args) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()

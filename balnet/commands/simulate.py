@@ -1,0 +1,119 @@
+"""Simulate balanced E/I rate networks and write population activity to HDF5.
+
+Parameters come from ``--config FILE.yaml`` (flat keys, or sections
+``network:``/``simulation:``), ``--set KEY=VALUE`` and the flags below, in
+increasing priority.  Under ``mpiexec -n R`` the ranks split the realizations
+(rank r takes k mod R = r); rank 0 writes the file.  Time is in units of tau.
+
+Example:
+  balnet simulate --N 1000 --g 2.0 --J0 1.0 --realizations 4 --T 200 -o run.h5
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import ConfigError, NetworkParams, SimulationParams
+from ._common import add_common, add_record_flags, collect_records, progress_enabled
+
+NAME = "simulate"
+HELP = "simulate networks, write population activity (HDF5)"
+ORDER = 10
+
+UNITS = {"time": "tau", "nu_E": "1", "nu_I": "1", "m": "1", "x": "1", "final_state": "1"}
+
+
+def add_arguments(p):
+    add_common(p)
+    p.add_argument("--input-file", metavar="NPY", help="external input time series (n_steps,) or (n_steps, N), one value per step")
+    p.add_argument("--restart", metavar="H5", help="start from the final_state of an earlier run with the same realizations and trials")
+    add_record_flags(p, NetworkParams, "network")
+    add_record_flags(p, SimulationParams, "simulation")
+
+
+def load_inputs(args, net, sim):
+    series, x0 = None, None
+    if args.input_file:
+        try:
+            series = np.load(args.input_file)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read input file {args.input_file}: {e}") from None
+    if args.restart:
+        from ..io import read
+
+        arrays, attrs = read(args.restart, ["final_state"])
+        x0 = arrays["final_state"]
+        ids = list(attrs.get("realization_ids", []))
+        if ids != list(range(sim.realizations)):
+            raise ConfigError(f"{args.restart} holds realizations {ids}, not 0..{sim.realizations - 1}")
+        if x0.shape[1:] != (sim.trials, net.N):
+            raise ConfigError(f"{args.restart} holds states of shape {x0.shape}, incompatible with trials={sim.trials}, N={net.N}")
+    return series, x0
+
+
+def run(args) -> int:
+    net, sim = collect_records(args, [NetworkParams, SimulationParams], {"network": NetworkParams, "simulation": SimulationParams})
+    series, x0_all = load_inputs(args, net, sim)
+    return run_simulation(net, sim, args.output, series=series, x0_all=x0_all, progress=progress_enabled(args),
+                          command="balnet simulate")
+
+
+def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
+    """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
+    from ..backend import get_xp, select_device
+    from ..io import H5Writer
+    from ..parallel import gather_by_realization, get_comm, local_rank, my_share
+    from ..simulate import Simulation
+
+    comm = get_comm()
+    all_ids = list(range(sim.realizations))
+    mine = my_share(all_ids, comm)
+    xp = get_xp(sim.backend)
+    if xp is not np:
+        select_device(local_rank(comm))
+    x0 = None if x0_all is None else x0_all[mine]
+    s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series)
+
+    writer = None
+    if comm.rank == 0:
+        writer = H5Writer(output, kind="simulation", params={"network": net, "simulation": sim},
+                          root_seed=sim.seed, realization_ids=all_ids, n_ranks=comm.size, command=command,
+                          dt=sim.dt, time_units="tau", n_E=net.N_E)
+        writer.__enter__()
+    state = {"first": True}
+
+    def sink(chunk):
+        data = gather_by_realization(comm, mine, chunk.as_dict(), all_ids)
+        if comm.rank != 0:
+            return
+        if state["first"]:
+            state["first"] = False
+            writer.coord("time", chunk.t, units="tau", long_name="time after warm-up", resizable=True)
+            writer.coord("realization", np.asarray(all_ids), long_name="connectivity realization id")
+            writer.coord("trial", np.arange(sim.trials), long_name="trial (initial state / noise draw)")
+            writer.coord("neuron", s.rec_idx, long_name="index of recorded neuron (E first)")
+            dims3 = ("realization", "trial", "time")
+            writer.variable("nu_E", data["nu_E"], dims=dims3, units="1", long_name="mean E rate <phi(x)>_E", resizable_axis=2)
+            writer.variable("nu_I", data["nu_I"], dims=dims3, units="1", long_name="mean I rate <phi(x)>_I", resizable_axis=2)
+            writer.variable("m", data["m"], dims=dims3, units="1", long_name="macro variable N^-1/2 sum_j w_j phi(x_j)", resizable_axis=2)
+            writer.variable("x", data["x"], dims=(*dims3, "neuron"), units="1", long_name="activity x_i of recorded neurons", resizable_axis=2)
+        else:
+            writer.append("time", chunk.t)
+            for k in ("nu_E", "nu_I", "m", "x"):
+                writer.append(k, data[k], axis=2)
+
+    ok = False
+    try:
+        s.run(sink, progress=progress and comm.rank == 0)
+        final = gather_by_realization(comm, mine, {"final_state": s.final_state}, all_ids)
+        if comm.rank == 0:
+            writer.coord("unit", np.arange(net.N), long_name="neuron index (all)")
+            writer.variable("final_state", final["final_state"], dims=("realization", "trial", "unit"), units="1",
+                            long_name="state x at the end (restart with --restart)")
+        ok = True
+    finally:
+        if writer is not None:
+            import sys
+
+            exc = (None, None, None) if ok else sys.exc_info()
+            writer.__exit__(*exc)
+    return 0

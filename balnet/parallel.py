@@ -1,0 +1,129 @@
+"""MPI helpers: rank 0 owns the filesystem; realizations are split by rank.
+
+Rank ``r`` of ``R`` takes realizations ``k`` with ``k mod R == r``.  Each
+realization draws from its own spawned stream (:mod:`balnet.random`), and the
+batched step treats realizations independently, so results do not depend on
+``R``.  ``mpi4py`` is imported only when the process was started by an MPI
+launcher (or ``BALNET_MPI=1``); otherwise a serial stand-in is used.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "root_first"]
+
+_LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
+
+
+class SerialComm:
+    """The subset of ``mpi4py.MPI.Comm`` balnet uses, for one process."""
+
+    rank = 0
+    size = 1
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def bcast(self, obj, root=0):
+        return obj
+
+    def gather(self, obj, root=0):
+        return [obj]
+
+    def allgather(self, obj):
+        return [obj]
+
+    def barrier(self):
+        pass
+
+    def Abort(self, code=1):
+        sys.exit(code)
+
+
+_comm = None
+
+
+def get_comm():
+    """``MPI.COMM_WORLD`` under an MPI launcher, else :class:`SerialComm`."""
+    global _comm
+    if _comm is None:
+        use = os.environ.get("BALNET_MPI", "")
+        if use != "0" and (use == "1" or any(v in os.environ for v in _LAUNCH_VARS)):
+            try:
+                from mpi4py import MPI
+
+                c = MPI.COMM_WORLD
+                c.rank, c.size  # noqa: B018
+                _comm = c
+            except ImportError:
+                _comm = SerialComm()
+        else:
+            _comm = SerialComm()
+    return _comm
+
+
+def my_share(ids: Sequence[int], comm=None) -> list[int]:
+    """Realization ids of this rank: ``ids[i]`` with ``i mod size == rank``."""
+    comm = comm or get_comm()
+    return list(ids)[comm.rank :: comm.size]
+
+
+def local_rank(comm=None) -> int:
+    """Rank among the processes on this node (picks the GPU: local rank mod n_gpus)."""
+    comm = comm or get_comm()
+    if isinstance(comm, SerialComm):
+        return 0
+    try:
+        from mpi4py import MPI
+
+        return comm.Split_type(MPI.COMM_TYPE_SHARED).rank
+    except Exception:
+        for v in ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "PMI_LOCAL_RANK"):
+            if v in os.environ:
+                return int(os.environ[v])
+        return 0
+
+
+def gather_by_realization(comm, local_ids: Sequence[int], arrays: dict[str, np.ndarray], all_ids: Sequence[int], axis: int = 0):
+    """Gather per-rank arrays (realization along ``axis``) to rank 0 in ``all_ids`` order.
+
+    Returns the assembled dict on rank 0 and ``None`` elsewhere.
+    """
+    parts = comm.gather((list(local_ids), arrays), root=0)
+    if comm.rank != 0:
+        return None
+    pos = {k: i for i, k in enumerate(all_ids)}
+    out = {}
+    for name in arrays:
+        pieces = [(ids, a[name]) for ids, a in parts if len(ids)]
+        shape = list(pieces[0][1].shape)
+        shape[axis] = len(all_ids)
+        buf = np.empty(shape, dtype=pieces[0][1].dtype)
+        for ids, a in pieces:
+            idx = [pos[k] for k in ids]
+            sl = [slice(None)] * buf.ndim
+            sl[axis] = idx
+            buf[tuple(sl)] = a
+        out[name] = buf
+    return out
+
+
+def root_first(comm, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on rank 0 and broadcast its result (or its exception) to all ranks."""
+    res, err = None, None
+    if comm.rank == 0:
+        try:
+            res = fn()
+        except Exception as e:  # propagated to every rank
+            err = e
+    res, err = comm.bcast((res, err), root=0)
+    if err is not None:
+        raise err
+    return res

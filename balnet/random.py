@@ -1,0 +1,56 @@
+"""Explicit, process-independent random streams.
+
+Every stochastic function in balnet takes a :class:`numpy.random.Generator`.
+Streams are derived from one root seed with :class:`numpy.random.SeedSequence`
+spawn keys, never by adding integers to a seed:
+
+* realization ``k``            -> ``SeedSequence(root, spawn_key=(k,))``
+  (identical to the ``k``-th child of ``SeedSequence(root).spawn(n)``)
+* its connectivity             -> spawn key ``(k, 0)``
+* initial state of trial ``b`` -> spawn key ``(k, 1, b)``
+* noise / task inputs          -> spawn key ``(k, 2)`` (trial axis drawn jointly)
+* study-specific streams       -> spawn key ``(k, 3 + i)``
+
+so realization ``k`` gets the same numbers whether it is computed alone, in a
+batch, or on any MPI rank.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "CONNECTIVITY",
+    "INITIAL",
+    "NOISE",
+    "realization_seed",
+    "spawn_seeds",
+    "stream",
+]
+
+CONNECTIVITY = 0
+INITIAL = 1
+NOISE = 2
+
+
+def _root_entropy(root_seed) -> int:
+    if isinstance(root_seed, (bool, np.bool_)) or not isinstance(root_seed, (int, np.integer)):
+        raise ValueError(f"seed must be a non-negative integer, got {root_seed!r}")
+    if root_seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {root_seed}")
+    return int(root_seed)
+
+
+def realization_seed(root_seed: int, k: int) -> np.random.SeedSequence:
+    """SeedSequence of realization ``k``: the ``k``-th spawned child of ``SeedSequence(root_seed)``."""
+    return np.random.SeedSequence(_root_entropy(root_seed), spawn_key=(int(k),))
+
+
+def spawn_seeds(root_seed: int, n: int) -> list[np.random.SeedSequence]:
+    """``SeedSequence(root_seed).spawn(n)`` (equal to ``[realization_seed(root_seed, k) for k in range(n)]``)."""
+    return np.random.SeedSequence(_root_entropy(root_seed)).spawn(int(n))
+
+
+def stream(root_seed: int, k: int, *purpose: int) -> np.random.Generator:
+    """Generator for realization ``k`` and a purpose path, e.g. ``stream(seed, k, INITIAL, b)``."""
+    ss = np.random.SeedSequence(_root_entropy(root_seed), spawn_key=(int(k), *map(int, purpose)))
+    return np.random.default_rng(ss)

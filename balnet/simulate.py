@@ -1,0 +1,227 @@
+r"""Batched simulation of the balanced E/I rate network.
+
+:class:`Simulation` advances ``R`` connectivity realizations x ``B`` trials
+at once; each step is one batched GEMM ``phi(x) @ J^T`` of shape
+``(R, B, N) x (R, N, N)`` on numpy or CuPy.  Population activity
+(:math:`\nu_E, \nu_I, m`) and a sample of neurons are recorded every
+``record_every`` steps into device buffers that are copied to the host once per
+``chunk`` samples and handed to a sink (the HDF5 writer, possibly via MPI).
+
+Inputs: constant ``I0``; white noise :math:`\sigma\,dW` (Euler–Maruyama
+increment added after each deterministic step); an arbitrary time series
+``(n_steps,)`` or ``(n_steps, N)`` held constant over each step.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .backend import get_xp, resolve_dtype, to_numpy
+from .dynamics import RateNetwork, get_gain
+from .integrators import get_solver
+from .network import balance_vector, realization_couplings
+from .params import ConfigError, NetworkParams, SimulationParams
+from .random import INITIAL, NOISE, stream
+
+__all__ = ["build_network", "initial_states", "record_indices", "Simulation", "simulate"]
+
+
+def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: ModuleType, dtype, I0: float = 0.0) -> RateNetwork:
+    """Vector field for realizations ``ids`` stacked as ``J`` of shape ``(R, N, N)``."""
+    J = np.empty((len(ids), net.N, net.N), dtype=dtype)
+    for i, k in enumerate(ids):
+        J[i] = realization_couplings(net, root_seed, k, dtype=dtype)
+    return RateNetwork(
+        xp.asarray(J), get_gain(net.gain), w=balance_vector(net), n_E=net.N_E, I0=I0, xp=xp
+    )
+
+
+def initial_states(net: NetworkParams, ids: Sequence[int], trials: int, root_seed: int, std: float, xp: ModuleType, dtype):
+    """Gaussian initial states ``(R, B, N)``; trial ``b`` of realization ``k`` uses stream ``(k, INITIAL, b)``."""
+    x0 = np.empty((len(ids), trials, net.N), dtype=dtype)
+    for i, k in enumerate(ids):
+        for b in range(trials):
+            x0[i, b] = std * stream(root_seed, k, INITIAL, b).standard_normal(net.N)
+    return xp.asarray(x0)
+
+
+def record_indices(net: NetworkParams, n_record: int) -> np.ndarray:
+    """``n_record`` neuron indices spread evenly over E and I (proportional to ``f``)."""
+    n_record = min(n_record, net.N)
+    if n_record == 0:
+        return np.zeros(0, dtype=np.int64)
+    nE = min(net.N_E, max(1, int(round(n_record * net.f)))) if n_record > 1 else 1
+    nI = min(net.N_I, n_record - nE)
+    e = np.linspace(0, net.N_E - 1, nE).round().astype(np.int64)
+    i = net.N_E + np.linspace(0, net.N_I - 1, nI).round().astype(np.int64) if nI > 0 else np.zeros(0, np.int64)
+    return np.unique(np.concatenate([e, i]))
+
+
+@dataclass
+class Chunk:
+    """Host arrays of one block of recorded samples (time axis last but one for ``x``)."""
+
+    t: np.ndarray  # (n,)
+    nu_E: np.ndarray  # (R, B, n)
+    nu_I: np.ndarray
+    m: np.ndarray
+    x: np.ndarray  # (R, B, n, n_record)
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return dict(nu_E=self.nu_E, nu_I=self.nu_I, m=self.m, x=self.x)
+
+
+class Simulation:
+    """Simulate realizations ``ids`` of ``net`` under run control ``sim``.
+
+    Parameters
+    ----------
+    net, sim : NetworkParams, SimulationParams
+    ids : sequence of int
+        Realization ids (global): realization ``k`` is the same whichever
+        batch or MPI rank computes it.
+    xp : module, optional
+        Array namespace (default: ``get_xp(sim.backend)``).
+    x0 : array ``(R, B, N)``, optional
+        Initial states (e.g. a previous run's ``final_state``); default Gaussian.
+    input_series : array ``(n_total, )`` or ``(n_total, N)``, optional
+        External input per step, counted from the start of the warm-up.
+    """
+
+    def __init__(self, net: NetworkParams, sim: SimulationParams, ids: Sequence[int], *, xp=None, x0=None, input_series=None):
+        self.net, self.sim, self.ids = net, sim, list(ids)
+        self.xp = xp if xp is not None else get_xp(sim.backend)
+        self.dtype = resolve_dtype(sim.dtype)
+        self.f = build_network(net, self.ids, sim.seed, self.xp, self.dtype, I0=sim.I0)
+        self.solver = get_solver(sim.solver)
+        if x0 is None:
+            self.x0 = initial_states(net, self.ids, sim.trials, sim.seed, sim.init_std, self.xp, self.dtype)
+        else:
+            x0 = np.asarray(to_numpy(x0), dtype=self.dtype)
+            if x0.shape != (len(self.ids), sim.trials, net.N):
+                raise ConfigError(f"initial state has shape {x0.shape}, expected {(len(self.ids), sim.trials, net.N)}")
+            self.x0 = self.xp.asarray(x0)
+        self.rec_idx = record_indices(net, sim.n_record)
+        self.n_total = sim.n_warmup_steps + sim.n_steps
+        self.series = None
+        if input_series is not None:
+            s = np.asarray(input_series, dtype=self.dtype)
+            if s.ndim not in (1, 2) or s.shape[0] < self.n_total or (s.ndim == 2 and s.shape[1] != net.N):
+                raise ConfigError(
+                    f"input series must have shape (n_steps,) or (n_steps, N) with n_steps >= {self.n_total}, N={net.N}; got {s.shape}"
+                )
+            self.series = self.xp.asarray(s[: self.n_total] if s.ndim == 2 else s[: self.n_total, None])
+        self.noise_rngs = [stream(sim.seed, k, NOISE) for k in self.ids] if sim.sigma > 0 else []
+        self.x = self.x0
+
+    @property
+    def n_samples(self) -> int:
+        return self.sim.n_steps // self.sim.record_every + 1
+
+    def _noise_block(self, n: int):
+        B, N = self.sim.trials, self.net.N
+        blk = np.empty((n, len(self.ids), B, N), dtype=self.dtype)
+        for i, rng in enumerate(self.noise_rngs):
+            blk[:, i] = rng.standard_normal((n, B, N))
+        return self.xp.asarray(blk)
+
+    def run(self, sink: Callable[[Chunk], None], progress: bool = False) -> None:
+        """Integrate, calling ``sink(chunk)`` with every ``sim.chunk`` recorded samples."""
+        xp, sim, f = self.xp, self.sim, self.f
+        dt, R, B = sim.dt, len(self.ids), sim.trials
+        nrec = len(self.rec_idx)
+        rec_idx = xp.asarray(self.rec_idx)
+        C = min(sim.chunk, self.n_samples)
+        bufs = {k: xp.empty((C, R, B), dtype=self.dtype) for k in ("nu_E", "nu_I", "m")}
+        bufx = xp.empty((C, R, B, nrec), dtype=self.dtype)
+        tbuf = np.empty(C)
+        fill = 0
+
+        def record(x, t):
+            nonlocal fill
+            nuE, nuI, m = f.populations(x)
+            bufs["nu_E"][fill], bufs["nu_I"][fill], bufs["m"][fill] = nuE, nuI, m
+            if nrec:
+                bufx[fill] = x[..., rec_idx]
+            tbuf[fill] = t
+            fill += 1
+            if fill == C:
+                flush()
+
+        def flush():
+            nonlocal fill
+            if fill == 0:
+                return
+            host = {k: np.moveaxis(to_numpy(v[:fill]), 0, -1) for k, v in bufs.items()}
+            sink(Chunk(t=tbuf[:fill].copy(), x=np.moveaxis(to_numpy(bufx[:fill]), 0, 2), **host))
+            fill = 0
+
+        bar = _progress(self.n_total, progress)
+        sq = sim.sigma * np.sqrt(dt)
+        NB = 256
+        noise = None
+        x = self.x
+        n_warm = sim.n_warmup_steps
+        t = -n_warm * dt
+        if n_warm == 0:
+            record(x, 0.0)
+        for i in range(self.n_total):
+            if self.series is not None:
+                f.external = self.series[i]
+            x = self.solver.step(f, t, x, dt)
+            if sq > 0:
+                j = i % NB
+                if j == 0:
+                    noise = self._noise_block(min(NB, self.n_total - i))
+                x += sq * noise[j]
+            t = (i + 1 - n_warm) * dt
+            if i + 1 == n_warm:
+                record(x, 0.0)
+            elif i + 1 > n_warm and (i + 1 - n_warm) % sim.record_every == 0:
+                record(x, t)
+            if bar is not None and (i + 1) % 64 == 0:
+                bar.update(64)
+        flush()
+        if bar is not None:
+            bar.update(self.n_total % 64)
+            bar.close()
+        f.external = None
+        self.x = x
+
+    @property
+    def final_state(self) -> np.ndarray:
+        return to_numpy(self.x)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="step", file=sys.stderr, desc="simulate", leave=False)
+
+
+def simulate(net: NetworkParams, sim: SimulationParams, ids: Sequence[int] | None = None, **kw) -> dict[str, np.ndarray]:
+    """Run in memory and return all recordings (convenience API for scripts and tests).
+
+    Returns a dict with ``t`` ``(T,)``, ``nu_E``/``nu_I``/``m`` ``(R, B, T)``,
+    ``x`` ``(R, B, T, n_record)``, ``neurons`` ``(n_record,)`` and
+    ``final_state`` ``(R, B, N)``.
+    """
+    ids = list(range(sim.realizations)) if ids is None else list(ids)
+    s = Simulation(net, sim, ids, **kw)
+    chunks: list[Chunk] = []
+    s.run(chunks.append)
+    out = {"t": np.concatenate([c.t for c in chunks])}
+    for k in ("nu_E", "nu_I", "m"):
+        out[k] = np.concatenate([getattr(c, k) for c in chunks], axis=-1)
+    out["x"] = np.concatenate([c.x for c in chunks], axis=2)
+    out["neurons"] = s.rec_idx
+    out["final_state"] = s.final_state
+    return out
