@@ -1,0 +1,17 @@
+"""Shared fixtures: one test body runs on every importable backend."""
+import numpy as np
+import pytest
+
+from balnet.backend import cupy_available, get_xp
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def xp(request):
+    """Array namespace; the cupy case is skipped without CuPy and a GPU."""
+    if request.param == "cupy" and not cupy_available():
+        pytest.skip("CuPy with a CUDA device is not available")
+    return get_xp(request.param)
+
+
+# float64 tolerances are ~1e-12 relative; float32 ~1e-5
+TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 2e-4}
