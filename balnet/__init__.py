@@ -11,6 +11,7 @@ from .network import balance_vector, coupling_matrix, realization_couplings, eig
 from .params import ConfigError, NetworkParams, SimulationParams, from_mapping
 from .random import realization_seed, spawn_seeds, stream
 from .simulate import Simulation, simulate
+from .lyapunov import LyapunovParams, lyapunov_run, lyapunov_spectrum, two_trajectory_lyapunov
 
 __all__ = [
     "__version__",
@@ -21,4 +22,5 @@ __all__ = [
     "ConfigError", "NetworkParams", "SimulationParams", "from_mapping",
     "realization_seed", "spawn_seeds", "stream",
     "Simulation", "simulate",
+    "LyapunovParams", "lyapunov_run", "lyapunov_spectrum", "two_trajectory_lyapunov",
 ]

@@ -1,4 +1,5 @@
-"""Figures (matplotlib, Agg backend): population activity of a simulation file.
+"""Figures (matplotlib, Agg backend): population activity of a simulation file,
+phase diagrams and Lyapunov statistics of sweeps.
 
 Reductions of other stages add their own plotting functions here.
 """
@@ -8,7 +9,7 @@ import numpy as np
 
 from .io import atomic_path, read
 
-__all__ = ["plot_population", "save"]
+__all__ = ["plot_population", "plot_phase_diagram", "plot_lyapunov_stats", "plot_ftle_histograms", "save"]
 
 
 def _plt():
@@ -52,4 +53,346 @@ def plot_population(h5, out, max_realizations: int = 4) -> None:
     axes[1, 0].set_ylabel(r"macro $m$")
     axes[2, 0].set_ylabel(r"$x_i$ (sample)")
     fig.suptitle(f"N={p['N']}, g={p['g']}, J0={p['J0']}, balance={p['balance']}, gain={p['gain']}")
+    save(fig, out)
+
+
+# -- sweep reductions (phase diagram, Lyapunov statistics) ----------------------------------
+
+PHASE_COLORS = {
+    "decay": "#bdbdbd",
+    "fixed_point": "#4575b4",
+    "oscillation": "#1a9850",
+    "chaos": "#d73027",
+    "cycle": "#fdae61",
+    "divergent": "#252525",
+}
+
+
+def _sweep_file(h5, names):
+    import json
+
+    a, attrs = read(h5)
+    dims = json.loads(attrs.get("sweep", "[]")) if isinstance(attrs.get("sweep"), str) else list(attrs.get("sweep", []))
+    coords = [np.asarray(a[d]) for d in dims]
+    return a, attrs, dims, coords
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:g}"
+    return str(v)
+
+
+def _point_labels(dims, coords):
+    """Flattened list of (index tuple, label) over the sweep grid (C order)."""
+    import itertools
+
+    shape = tuple(len(c) for c in coords)
+    out = []
+    for ix in itertools.product(*[range(n) for n in shape]):
+        out.append((ix, ", ".join(f"{d}={_fmt(c[i])}" for d, c, i in zip(dims, coords, ix)) or "all"))
+    return out
+
+
+def plot_phase_diagram(h5, out) -> None:
+    """Phase diagram of a ``kind="phase_diagram"`` file.
+
+    Two swept parameters: one pie per grid point with the fraction of
+    realizations x trials in each phase (left), and the mean largest Lyapunov
+    exponent [1/tau] when known, else the mean synchrony, as a heat map (right).
+    One parameter: stacked bars of the fractions; otherwise stacked bars over
+    the flattened list of points.
+    """
+    import json
+
+    plt = _plt()
+    a, attrs, dims, coords = _sweep_file(h5, None)
+    phases = json.loads(attrs["phases"])
+    colors = [PHASE_COLORS.get(p, "#999999") for p in phases]
+    fr = np.asarray(a["fractions"], float)
+    lam = np.asarray(a["lambda_max"], float)
+    have_lam = np.isfinite(lam).any()
+    # synchrony is meaningful only for moving states: mask decay and fixed points
+    moving = ~np.isin(np.asarray(a["labels"]), [phases.index(p) for p in ("decay", "fixed_point") if p in phases])
+    side = lam if have_lam else np.where(moving, np.asarray(a["synchrony"], float), np.nan)
+    side_label = r"mean $\lambda_{\max}$ [$1/\tau$]" if have_lam else r"mean synchrony $\chi$ (moving states)"
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            side_mean = np.nanmean(side, axis=(-2, -1)) if side.ndim >= 2 else side
+    n_real = a["labels"].shape[-2] * a["labels"].shape[-1]
+
+    if len(dims) == 2:
+        nx, ny = len(coords[0]), len(coords[1])
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(3.0 + 2.4 * nx, 1.8 + 1.25 * ny),
+                                      gridspec_kw=dict(width_ratios=[1, 1.15]), layout="constrained")
+        for i in range(nx):
+            for j in range(ny):
+                f = fr[i, j]
+                if not np.isfinite(f).all() or f.sum() == 0:
+                    ax.text(i, j, "missing", ha="center", va="center", fontsize=7)
+                    continue
+                lw = 0.6 if (f > 0).sum() > 1 else 0.0
+                ax.pie(f, colors=colors, center=(i, j), radius=0.42, frame=True, startangle=90,
+                       counterclock=False, wedgeprops=dict(linewidth=lw, edgecolor="white"))
+        ax.set_xlim(-0.6, nx - 0.4)
+        ax.set_ylim(-0.6, ny - 0.4)
+        ax.set_aspect("equal")
+        ax.set_xticks(range(nx), [_fmt(v) for v in coords[0]])
+        ax.set_yticks(range(ny), [_fmt(v) for v in coords[1]])
+        ax.set_xlabel(dims[0])
+        ax.set_ylabel(dims[1])
+        ax.set_title(f"phase fractions ({n_real} realizations x trials per point)", fontsize=9)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
+        ax.legend(handles, phases, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
+        im = ax2.imshow(side_mean.T, origin="lower", aspect="auto",
+                        cmap="RdBu_r" if have_lam else "viridis",
+                        **(_sym_norm(side_mean) if have_lam else {}))
+        scale = np.nanmax(np.abs(side_mean)) if np.isfinite(side_mean).any() else 1.0
+        for i in range(nx):
+            for j in range(ny):
+                v = side_mean[i, j]
+                if np.isfinite(v):
+                    dark = abs(v) > 0.6 * scale if have_lam else False
+                    ax2.text(i, j, f"{v:.2f}", ha="center", va="center", fontsize=8, color="w" if dark else "k")
+        ax2.set_xticks(range(nx), [_fmt(v) for v in coords[0]])
+        ax2.set_yticks(range(ny), [_fmt(v) for v in coords[1]])
+        ax2.set_xlabel(dims[0])
+        ax2.set_ylabel(dims[1])
+        fig.colorbar(im, ax=ax2, label=side_label, shrink=0.85)
+        ax2.set_title(side_label, fontsize=9)
+    else:
+        pts = _point_labels(dims, coords)
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(pts) + 2.5), 3.6))
+        xs = np.arange(len(pts))
+        bottom = np.zeros(len(pts))
+        for k, (name, c) in enumerate(zip(phases, colors)):
+            h = np.array([fr[ix][k] for ix, _ in pts])
+            h = np.nan_to_num(h)
+            ax.bar(xs, h, bottom=bottom, color=c, label=name, width=0.8)
+            bottom += h
+        ax.set_xticks(xs, [lab for _, lab in pts], rotation=45 if len(pts) > 4 else 0, ha="right" if len(pts) > 4 else "center")
+        ax.set_ylabel("fraction of realizations x trials")
+        ax.set_ylim(0, 1)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    save(fig, out)
+
+
+def _sym_norm(v):
+    m = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 1.0
+    m = m if m > 0 else 1.0
+    return dict(vmin=-m, vmax=m)
+
+
+def _series(dims, coords):
+    """(x values, x label, list of (index-prefix, series label)) for line plots over the first swept parameter."""
+    if len(dims) == 0:
+        return np.array([0.0]), "", [((), "")]
+    x = coords[0]
+    if len(dims) == 1:
+        return x, dims[0], [((), "")]
+    import itertools
+
+    rest = list(itertools.product(*[range(len(c)) for c in coords[1:]]))
+    return x, dims[0], [(r, ", ".join(f"{d}={_fmt(c[i])}" for d, c, i in zip(dims[1:], coords[1:], r))) for r in rest]
+
+
+def _take(arr, r, i, ndim_sweep):
+    """Element of a (*sweep, ...) array at first-axis index i and remaining sweep indices r."""
+    if ndim_sweep == 0:
+        return arr
+    return arr[(i, *r)]
+
+
+def plot_lyapunov_stats(h5, out) -> None:
+    """Lyapunov statistics of a ``kind="lyapunov_stats"`` file against the first swept parameter.
+
+    Panels: largest exponent (mean +- std over realizations x trials, dots:
+    single realizations), mean micro (solid) and macro (dashed) FTLE with their
+    spread, and the fraction of realizations with :math:`\\lambda_{\\max} > 0`;
+    one line per value of the other swept parameters.  Units 1/tau.
+    """
+    plt = _plt()
+    a, attrs, dims, coords = _sweep_file(h5, None)
+    nd = len(dims)
+    x, xlabel, series = _series(dims, coords)
+    xs = np.asarray(x, float) if np.issubdtype(np.asarray(x).dtype, np.number) else np.arange(len(x))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    cmap = plt.get_cmap("viridis")
+    for s, (r, lab) in enumerate(series):
+        col = cmap(s / max(1, len(series) - 1)) if len(series) > 1 else "k"
+        n = len(xs) if nd else 1
+        get = lambda name: np.array([_take(a[name], r, i, nd) for i in range(n)])  # noqa: E731
+        m, sd = get("lambda_max_mean"), get("lambda_max_std")
+        axes[0].errorbar(xs[:n], m, yerr=sd, color=col, marker="o", capsize=3, label=lab or None)
+        for i in range(n):
+            v = np.ravel(_take(a["lambda_max"], r, i, nd))
+            jit = (np.linspace(-0.5, 0.5, v.size) if v.size > 1 else np.zeros(1)) * 0.03 * (np.ptp(xs) or 1.0)
+            axes[0].plot(xs[i] + jit, v, ".", color=col, alpha=0.5, ms=4)
+        for kind, ls in (("micro", "-"), ("macro", "--")):
+            m, sd = get(f"ftle_{kind}_mean"), get(f"ftle_{kind}_std")
+            axes[1].plot(xs[:n], m, ls, color=col, marker="o", ms=3)
+            axes[1].fill_between(xs[:n], m - sd, m + sd, color=col, alpha=0.12)
+        axes[2].plot(xs[:n], get("fraction_positive"), color=col, marker="o", label=lab or None)
+    for ax in axes[:2]:
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel(r"$\lambda_{\max}$ [$1/\tau$]")
+    axes[1].set_ylabel(r"FTLE [$1/\tau$] (solid: micro, dashed: macro)")
+    axes[2].set_ylabel(r"fraction with $\lambda_{\max} > 0$")
+    axes[2].set_ylim(-0.05, 1.05)
+    axes[2].set_xlabel(xlabel)
+    if len(series) > 1:
+        axes[2].legend(fontsize=8, frameon=False)
+    if nd == 0 or not np.issubdtype(np.asarray(x).dtype, np.number):
+        for ax in axes:
+            ax.set_xticks(xs, [_fmt(v) for v in x] if nd else [""])
+    fig.tight_layout()
+    save(fig, out)
+
+
+def plot_ftle_histograms(h5, out) -> None:
+    """Histograms (densities) of micro and macro window FTLEs, one panel per sweep point.
+
+    Two swept parameters: columns over the first, rows over the second (largest at
+    the top); otherwise a grid over the flattened points.
+    """
+    plt = _plt()
+    a, attrs, dims, coords = _sweep_file(h5, None)
+    e = np.asarray(a["bin_edge"], float)
+    pts = _point_labels(dims, coords)
+    if len(dims) == 2:
+        nc, nr = len(coords[0]), len(coords[1])
+        pos = {ix: (nr - 1 - ix[1], ix[0]) for ix, _ in pts}
+    else:
+        nc = int(np.ceil(np.sqrt(len(pts))))
+        nr = int(np.ceil(len(pts) / nc))
+        pos = {ix: divmod(k, nc) for k, (ix, _) in enumerate(pts)}
+    fig, axes = plt.subplots(nr, nc, figsize=(2.6 * nc, 2.0 * nr), sharex=True, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_visible(False)
+    for ix, lab in pts:
+        ax = axes[pos[ix]]
+        ax.set_visible(True)
+        for kind, col in (("micro", "tab:red"), ("macro", "tab:blue")):
+            h = np.asarray(a[f"hist_{kind}"][ix] if dims else a[f"hist_{kind}"], float)
+            if np.isfinite(h).any():
+                ax.stairs(np.nan_to_num(h), e, color=col, label=kind, fill=True, alpha=0.35)
+        if not any(np.isfinite(np.asarray(a[f"hist_{k}"][ix] if dims else a[f"hist_{k}"], float)).any()
+                   for k in ("micro", "macro")):
+            ax.text(0.5, 0.5, "missing", transform=ax.transAxes, ha="center", va="center", fontsize=8)
+        ax.axvline(0, color="0.3", lw=0.7)
+        ax.set_title(lab, fontsize=8)
+        ax.tick_params(labelsize=7)
+    first = axes[pos[pts[0][0]]]
+    first.legend(fontsize=7, frameon=False)
+    for ax in axes[-1]:
+        ax.set_xlabel(r"FTLE [$1/\tau$]", fontsize=8)
+    fig.suptitle("window FTLEs: micro (full system) and macro (population)", fontsize=10)
+    fig.tight_layout()
+    save(fig, out)
+
+
+# -- reservoir computing: learning curves ----------------------------------------------------
+def plot_learning_curves(h5, out) -> None:
+    """Learning curves of a ``balnet learn`` file: test error vs training size per condition (median and
+    interquartile band over realizations), the task score, test error vs macro FTLE of the network used,
+    and SGD test error vs epoch when present."""
+    plt = _plt()
+    a, attrs = read(h5)
+    conds = [c.decode() if isinstance(c, bytes) else str(c) for c in a["condition"]]
+    n = a["n_train"]
+    unit = attrs.get("train_unit", "sample")
+    score = "accuracy" if "accuracy" in a else "memory_capacity" if "memory_capacity" in a else None
+    has_ftle = np.isfinite(a["ftle_macro"]).any()
+    has_epoch = "epoch_test_nrmse" in a
+    panels = 2 + int(has_ftle) + int(has_epoch)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6), squeeze=False)
+    axes = axes[0]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    def band(ax, x, y, c, label, ls="-"):
+        med = np.nanmedian(y, 0)
+        lo, hi = np.nanpercentile(y, 25, 0), np.nanpercentile(y, 75, 0)
+        ax.plot(x, med, ls, color=c, label=label, marker="o" if ls == "-" else None, ms=3)
+        ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
+
+    for i, c in enumerate(conds):
+        col = colors[i % len(colors)]
+        band(axes[0], n, a["test_nrmse"][i], col, c)
+        axes[0].plot(n, np.nanmedian(a["train_nrmse"][i], 0), ":", color=col, lw=1)
+        if "gp_predicted_nrmse" in a:
+            axes[0].plot(n, np.nanmedian(a["gp_predicted_nrmse"][i], 0), "--", color=col, lw=1)
+        if score:
+            band(axes[1], n, a[score][i], col, c)
+        else:
+            band(axes[1], n, a["train_nrmse"][i], col, c)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel(f"training size [{unit}s]")
+    axes[0].set_ylabel("test NRMSE (dotted: train" + (", dashed: GP theory)" if "gp_predicted_nrmse" in a else ")"))
+    axes[0].legend(fontsize=8)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel(f"training size [{unit}s]")
+    axes[1].set_ylabel(score.replace("_", " ") if score else "train NRMSE")
+    k = 2
+    if has_ftle:
+        ax = axes[k]
+        for i, c in enumerate(conds):
+            ax.scatter(a["ftle_macro"][i], a["test_nrmse"][i, :, -1], s=14, color=colors[i % len(colors)], label=c)
+        ax.axvline(0.0, color="k", lw=0.5)
+        ax.set_xlabel(r"macro FTLE [$1/\tau$]")
+        ax.set_ylabel(f"test NRMSE at n={n[-1]}")
+        k += 1
+    if has_epoch:
+        ax = axes[k]
+        ep = a["epoch"]
+        for i, c in enumerate(conds):
+            band(ax, ep, a["epoch_test_nrmse"][i], colors[i % len(colors)], c)
+            ax.plot(ep, np.nanmedian(a["epoch_train_nrmse"][i], 0), ":", color=colors[i % len(colors)], lw=1)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"test NRMSE at n={n[-1]} (dotted: train)")
+    p = attrs["params"]
+    net, learn = p["network"], p["learn"]
+    fig.suptitle(f"{learn['task']} / {learn['readout']}: N={net['N']}, g={net['g']}, J0={net['J0']}, "
+                 f"balance={net['balance']}, R={len(attrs['realization_ids'])}", fontsize=10)
+    fig.tight_layout()
+    save(fig, out)
+
+
+__all__ += ["plot_learning_curves"]
+
+
+def plot_sweep_learning_curves(h5, out, max_points: int = 12) -> None:
+    """Learning curves over a sweep (``kind="learning_curves"``): one panel per sweep point,
+    median test NRMSE vs training size per condition with the interquartile band."""
+    plt = _plt()
+    a, attrs, dims, coords = _sweep_file(h5, None)
+    conds = [c.decode() if isinstance(c, bytes) else str(c) for c in a["condition"]]
+    pts = _point_labels(dims, coords)[:max_points]
+    ncol = min(len(pts), 4)
+    nrow = int(np.ceil(len(pts) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.9 * nrow), squeeze=False, sharex=True, sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    n = a["n_train"]
+    for ax, (ix, label) in zip(axes.flat, pts):
+        for i, c in enumerate(conds):
+            med = a["test_nrmse_median"][ix][i]
+            ax.plot(n, med, "o-", ms=3, color=colors[i % len(colors)], label=c)
+            ax.fill_between(n, a["test_nrmse_q25"][ix][i], a["test_nrmse_q75"][ix][i], color=colors[i % len(colors)],
+                            alpha=0.2, lw=0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(label, fontsize=9)
+    for ax in axes.flat[len(pts):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"training size [{attrs.get('train_unit', 'sample')}s]")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test NRMSE")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"learning curves: {attrs.get('task', '')} / {attrs.get('readout', '')} "
+                 f"(median and IQR over {len(a['realization'])} networks)", fontsize=10)
+    fig.tight_layout()
     save(fig, out)

@@ -9,7 +9,10 @@ spawn keys, never by adding integers to a seed:
 * its connectivity             -> spawn key ``(k, 0)``
 * initial state of trial ``b`` -> spawn key ``(k, 1, b)``
 * noise / task inputs          -> spawn key ``(k, 2)`` (trial axis drawn jointly)
-* study-specific streams       -> spawn key ``(k, 3 + i)``
+* tangent frames / bootstrap   -> spawn key ``(k, 3, ...)`` (:mod:`balnet.lyapunov`)
+* reservoir input weights, feedback weights, task data, SGD shuffling
+                               -> ``(k, 4)``, ``(k, 5)``, ``(k, 6)``, ``(k, 7)`` (:mod:`balnet.reservoir`)
+* a new study takes the next free purpose number and registers it here
 
 so realization ``k`` gets the same numbers whether it is computed alone, in a
 batch, or on any MPI rank.
@@ -22,6 +25,11 @@ __all__ = [
     "CONNECTIVITY",
     "INITIAL",
     "NOISE",
+    "TANGENT",
+    "INPUT_WEIGHTS",
+    "FEEDBACK_WEIGHTS",
+    "TASK_DATA",
+    "SGD_ORDER",
     "realization_seed",
     "spawn_seeds",
     "stream",
@@ -30,6 +38,11 @@ __all__ = [
 CONNECTIVITY = 0
 INITIAL = 1
 NOISE = 2
+TANGENT = 3
+INPUT_WEIGHTS = 4
+FEEDBACK_WEIGHTS = 5
+TASK_DATA = 6
+SGD_ORDER = 7
 
 
 def _root_entropy(root_seed) -> int:

@@ -20,7 +20,7 @@ def add_record_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
     grp = parser.add_argument_group(title)
     for name, default, unit, help_ in describe(cls):
         u = f" [{unit}]" if unit else ""
-        grp.add_argument(_flag(name), dest=f"{cls.__name__}.{name}", default=None, metavar=name.upper(),
+        grp.add_argument(_flag(name), dest=f"{cls.__name__}.{name}", default=argparse.SUPPRESS, metavar=name.upper(),
                          help=f"{help_}{u} (default: {default})")
 
 

@@ -1,0 +1,31 @@
+# balnet pipeline: config.yaml sweep -> one job per point (MPI ranks split the
+# realizations) -> HDF5 -> phase diagram and Lyapunov statistics (HDF5 + figures).
+#
+#   snakemake --cores 2                 # local (workflow/profiles/default)
+#   snakemake --profile cluster         # Grid Engine / TSUBAME
+#   snakemake --profile cluster/slurm   # Slurm
+#   snakemake --report report.html      # browsable report of every figure
+#
+# One rules file per stage; a new stage is one more `include:` and its outputs in rule all.
+from snakemake.utils import min_version, validate
+
+min_version("9")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/lyapunov.smk"
+include: "workflow/rules/reduce.smk"
+include: "workflow/rules/learn.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

@@ -1,0 +1,115 @@
+"""Lyapunov exponents (QR/Benettin spectrum), micro and macro finite-time exponents, to HDF5.
+
+The trajectory is warmed up for --t-warmup, the tangent frame for
+--t-warmup-tangent, then measured for --T with re-orthonormalization every
+--t-ons and FTLE windows of --t-window (all in tau).  Parameters come from
+``--config FILE.yaml`` (flat keys, or sections ``network:``/``simulation:``/
+``lyapunov:``), ``--set KEY=VALUE`` and the flags below, in increasing
+priority.  Under ``mpiexec -n R`` the ranks split the realizations (rank r
+takes k mod R = r); rank 0 writes the file.  Exponents are in 1/tau.
+
+Example:
+  balnet lyapunov --N 1000 --g 2.0 --J0 1.0 --realizations 4 --T 400 --k 8 -o lyapunov.h5
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..lyapunov import UNITS, LyapunovParams
+from ..params import NetworkParams, SimulationParams
+from ._common import add_common, add_record_flags, collect_records, progress_enabled
+
+NAME = "lyapunov"
+HELP = "Lyapunov spectrum, micro and macro FTLE (HDF5)"
+ORDER = 20
+
+SECTIONS = {"network": NetworkParams, "simulation": SimulationParams, "lyapunov": LyapunovParams}
+
+_LONG = {
+    "spectrum": "asymptotic Lyapunov exponents (QR), descending",
+    "lambda_max": "largest Lyapunov exponent",
+    "ftle_micro": "finite-time exponent of the leading QR vector per window",
+    "ftle_macro": "macro FTLE per window (macro_method)",
+    "ftle_spectrum": "finite-time exponents of all k QR vectors per window",
+    "convergence": "running estimate of lambda_max after each window",
+    "trace_jacobian_mean": "time average of tr D(x(t)) over the measurement",
+    "lambda_max_ci": "bootstrap interval (over windows) of the mean micro FTLE",
+    "ftle_macro_mean": "mean macro FTLE over windows",
+    "ftle_macro_std": "standard deviation of the macro FTLE over windows",
+    "ftle_macro_ci": "bootstrap interval (over windows) of the mean macro FTLE",
+}
+
+
+def add_arguments(p):
+    add_common(p)
+    add_record_flags(p, NetworkParams, "network")
+    add_record_flags(p, SimulationParams, "simulation")
+    add_record_flags(p, LyapunovParams, "lyapunov")
+
+
+def run(args) -> int:
+    net, sim, lyap = collect_records(args, [NetworkParams, SimulationParams, LyapunovParams], SECTIONS)
+    return run_lyapunov(net, sim, lyap, args.output, progress=progress_enabled(args), command="balnet lyapunov")
+
+
+def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
+    """Measure on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
+    from ..backend import get_xp, select_device
+    from ..lyapunov import check_compatible, lyapunov_run
+    from ..parallel import gather_by_realization, get_comm, local_rank, my_share
+
+    check_compatible(net, sim, lyap)
+    comm = get_comm()
+    all_ids = list(range(sim.realizations))
+    mine = my_share(all_ids, comm)
+    xp = get_xp(sim.backend)
+    if xp is not np:
+        select_device(local_rank(comm))
+    res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0)
+    window_end = res.pop("window_end")
+    data = gather_by_realization(comm, mine, res, all_ids)
+    if comm.rank == 0:
+        write_result(output, data, window_end, net, sim, lyap, all_ids, n_ranks=comm.size, command=command)
+    comm.barrier()
+    return 0
+
+
+def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1, command="") -> None:
+    """Write the arrays of :func:`balnet.lyapunov.lyapunov_run` (gathered over realizations) atomically."""
+    from ..io import H5Writer
+
+    k = int(lyap.k)
+    with H5Writer(output, kind="lyapunov", params={"network": net, "simulation": sim, "lyapunov": lyap},
+                  root_seed=sim.seed, realization_ids=all_ids, n_ranks=n_ranks, command=command,
+                  dt=sim.dt, time_units="tau", n_E=net.N_E, t_ons=lyap.t_ons, t_window=lyap.t_window, k=k,
+                  macro_method=lyap.macro_method, t_warmup_tangent=lyap.t_warmup_tangent,
+                  T_measure=sim.T, ci_level=lyap.ci) as w:
+        w.coord("realization", np.asarray(all_ids), long_name="connectivity realization id")
+        w.coord("trial", np.arange(sim.trials), long_name="trial (initial state / noise draw)")
+        w.coord("exponent", np.arange(k), long_name="index of the Lyapunov exponent (0 = largest)")
+        w.coord("window", np.arange(len(window_end)), long_name="FTLE window index")
+        lo, hi = (1 - lyap.ci) / 2, (1 + lyap.ci) / 2
+        w.coord("bound", np.asarray([lo, hi]), long_name="bootstrap quantile of the interval")
+        w.variable("window_end", np.asarray(window_end), dims=("window",), units="tau",
+                   long_name="end of the window after the start of the measurement")
+        rt = ("realization", "trial")
+        dims = {
+            "spectrum": (*rt, "exponent"),
+            "lambda_max": rt,
+            "ftle_micro": (*rt, "window"),
+            "ftle_macro": (*rt, "window"),
+            "ftle_spectrum": (*rt, "exponent", "window"),
+            "convergence": (*rt, "window"),
+            "trace_jacobian_mean": rt,
+            "lambda_max_ci": (*rt, "bound"),
+            "ftle_macro_mean": rt,
+            "ftle_macro_std": rt,
+            "ftle_macro_ci": (*rt, "bound"),
+        }
+        for name, arr in data.items():
+            if name in dims:
+                long = _LONG[name].replace("(macro_method)", f"({lyap.macro_method})")
+                w.variable(name, arr, dims=dims[name], units=UNITS[name], long_name=long)
+            elif name.startswith("ftle_macro_"):
+                method = name[len("ftle_macro_"):]
+                w.variable(name, arr, dims=(*rt, "window"), units="1/tau", long_name=f"macro FTLE per window ({method})")

@@ -1,0 +1,120 @@
+"""Reduce per-point results of a sweep to phase diagrams and Lyapunov statistics.
+
+  balnet reduce phases RUN.h5 ... [--lyapunov LYAP.h5 ...] -o phase_diagram.h5 [--figure phase_diagram.png]
+      classify every realization x trial of every simulation file (decay,
+      fixed_point, oscillation, chaos, cycle, divergent; thresholds below, see
+      balnet.phases) and write the class fractions per sweep point, the labels
+      and all order parameters, with the swept parameters as dimensions.
+
+  balnet reduce lyapunov LYAP.h5 ... -o lyapunov_stats.h5 [--figure lyapunov_stats.png] [--histograms ftle.png]
+      mean, spread and histograms of lambda_max and of the micro and macro
+      finite-time Lyapunov exponents per sweep point.
+
+  balnet reduce learning LEARN.h5 ... -o learning_curves.h5 [--figure learning_curves.png]
+      test error vs training size per condition (baseline, FTLE selection,
+      pre-training) and sweep point: mean, spread, median and quartiles over
+      learning samples, and the macro FTLE of every network used.
+
+Files are placed on the sweep grid by their own parameters (attribute
+``params``); ``--sweep g J0`` names the swept parameters and their order
+(default: every parameter that differs between the files, alphabetically).
+Time is in units of tau.
+"""
+from __future__ import annotations
+
+from ..params import ConfigError
+
+NAME = "reduce"
+HELP = "reduce a sweep: phase diagram, Lyapunov statistics, learning curves (HDF5 + figures)"
+ORDER = 60
+
+
+def add_arguments(p):
+    from ..phases import PhaseCriteria
+    from ._common import add_record_flags
+
+    sub = p.add_subparsers(dest="what", metavar="WHAT", parser_class=type(p))
+    sub.required = True
+    fmt = p.formatter_class
+
+    ph = sub.add_parser("phases", help="classify states and build the phase diagram", formatter_class=fmt,
+                        description="Classify every realization x trial of simulation files and reduce to a phase diagram.")
+    ph.add_argument("runs", nargs="+", metavar="RUN.h5", help="simulation files (kind=simulation), one per sweep point")
+    ph.add_argument("--lyapunov", nargs="+", default=[], metavar="LYAP.h5",
+                    help="Lyapunov files of the same points (matched by parameters) for lambda_max")
+    _common(ph)
+    ph.add_argument("-c", "--config", metavar="YAML", help="classification thresholds (flat keys or a 'phases' section)")
+    ph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a threshold (repeatable)")
+    add_record_flags(ph, PhaseCriteria, "classification thresholds")
+
+    ly = sub.add_parser("lyapunov", help="statistics and histograms of Lyapunov exponents", formatter_class=fmt,
+                        description="Per-point statistics of lambda_max and of micro/macro FTLEs over a sweep.")
+    ly.add_argument("files", nargs="+", metavar="LYAP.h5", help="Lyapunov files (kind=lyapunov), one per sweep point")
+    _common(ly)
+    ly.add_argument("--bins", type=int, default=40, help="number of histogram bins")
+    ly.add_argument("--range", nargs=2, type=float, default=None, metavar=("LO", "HI"),
+                    help="histogram range [1/tau] (default: 0.5-99.5 %% of all values)")
+    ly.add_argument("--histograms", metavar="PNG", help="also draw the FTLE histograms of every point")
+
+    le = sub.add_parser("learning", help="learning curves over a sweep", formatter_class=fmt,
+                        description="Per-point learning curves (test NRMSE vs training size) of learning files.")
+    le.add_argument("files", nargs="+", metavar="LEARN.h5", help="learning files (kind=learning), one per sweep point")
+    _common(le)
+
+
+def _common(sp):
+    sp.add_argument("-o", "--output", required=True, metavar="H5", help="output HDF5 file (written atomically)")
+    sp.add_argument("--sweep", nargs="+", default=None, metavar="PARAM",
+                    help="swept parameters, in axis order (default: the parameters that differ)")
+    sp.add_argument("--figure", metavar="PNG", help="also draw the figure to this path")
+
+
+def run(args) -> int:
+    if args.what == "phases":
+        return _phases(args)
+    if args.what == "lyapunov":
+        return _lyapunov(args)
+    if args.what == "learning":
+        return _learning(args)
+    raise ConfigError(f"unknown reduction {args.what!r}")
+
+
+def _phases(args) -> int:
+    from ..phases import PhaseCriteria, phase_diagram, write_phase_diagram
+    from ._common import collect_records
+
+    (crit,) = collect_records(args, [PhaseCriteria], {"phases": PhaseCriteria})
+    pd = phase_diagram(args.runs, args.lyapunov or None, sweep=args.sweep, criteria=crit)
+    write_phase_diagram(pd, args.output, inputs=[*args.runs, *args.lyapunov])
+    if args.figure:
+        from ..figures import plot_phase_diagram
+
+        plot_phase_diagram(args.output, args.figure)
+    return 0
+
+
+def _lyapunov(args) -> int:
+    from ..phases import lyapunov_statistics, write_lyapunov_statistics
+
+    st = lyapunov_statistics(args.files, sweep=args.sweep, bins=args.bins, range_=args.range)
+    write_lyapunov_statistics(st, args.output, inputs=args.files)
+    if args.figure or args.histograms:
+        from ..figures import plot_ftle_histograms, plot_lyapunov_stats
+
+        if args.figure:
+            plot_lyapunov_stats(args.output, args.figure)
+        if args.histograms:
+            plot_ftle_histograms(args.output, args.histograms)
+    return 0
+
+
+def _learning(args) -> int:
+    from ..learning_curves import learning_curves, write_learning_curves
+
+    lc = learning_curves(args.files, sweep=args.sweep)
+    write_learning_curves(lc, args.output, inputs=args.files)
+    if args.figure:
+        from ..figures import plot_sweep_learning_curves
+
+        plot_sweep_learning_curves(args.output, args.figure)
+    return 0

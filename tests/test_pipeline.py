@@ -1,0 +1,340 @@
+"""The Snakemake pipeline: schema, lint, dry run, a tiny real sweep, kills and reruns, a real scheduler.
+
+Every test runs Snakemake in a copy of the workflow (Snakefile, config.yaml, workflow/,
+profiles, cluster/) inside a temporary directory, so results never land in the repository.
+
+* default: schema <-> parameter records, ``snakemake --lint``, dry run of the default config,
+  config errors, a killed ``balnet simulate`` leaves no output and a rerun completes, the tiny
+  sweep of ``tests/workflow/config.yaml`` end to end (phase diagram, Lyapunov statistics,
+  figures, report);
+* ``-m slow``: kill Snakemake itself mid-run, unlock, rerun -> complete;
+* ``-m scheduler``: the tiny sweep through a running Grid Engine with ``--profile cluster``,
+  and a job deleted with ``qdel`` mid-run is detected as failed and resubmitted (``retries``).
+"""
+import dataclasses
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from balnet.io import read, read_attrs
+from balnet.params import NetworkParams, SimulationParams
+from balnet.phases import PHASES, PhaseCriteria
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "workflow" / "config.yaml"
+SNAKEMAKE = shutil.which("snakemake")
+needs_snakemake = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake not installed")
+
+
+def _env():
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+@pytest.fixture
+def wf(tmp_path):
+    """A copy of the workflow in tmp_path (the working directory of every snakemake call)."""
+    d = tmp_path / "wf"
+    d.mkdir()
+    shutil.copy(ROOT / "Snakefile", d)
+    shutil.copy(ROOT / "config.yaml", d)
+    shutil.copytree(ROOT / "workflow", d / "workflow")
+    shutil.copytree(ROOT / "cluster", d / "cluster")
+    (d / "profiles").symlink_to("workflow/profiles")
+    (d / "tests" / "workflow").mkdir(parents=True)
+    shutil.copy(TINY, d / "tests" / "workflow" / "config.yaml")
+    return d
+
+
+def smk(wf, *args, timeout=600, check=True):
+    r = subprocess.run([SNAKEMAKE, *args], cwd=wf, capture_output=True, text=True, env=_env(), timeout=timeout)
+    if check:
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
+    return r
+
+
+def job_counts(text):
+    """{rule: count} from Snakemake's 'Job stats' table."""
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\n\s*\n", text, re.S)
+    assert m, text[-2000:]
+    out = {}
+    for line in m.group(1).splitlines():
+        name, n = line.split()
+        out[name] = int(n)
+    return out
+
+
+# -- static checks ---------------------------------------------------------------------------
+
+
+def test_schema_keys_are_record_fields():
+    """config.schema.yaml lists exactly the fields of the records each section feeds, so any
+    record key is accepted and nothing else (LyapunovParams once balnet.lyapunov exists)."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]
+    from balnet.reservoir import LearnParams
+
+    records = {"network": NetworkParams, "simulation": SimulationParams, "phases": PhaseCriteria, "learn": LearnParams}
+    try:
+        from balnet.lyapunov import LyapunovParams
+
+        records["lyapunov"] = LyapunovParams
+    except ImportError:
+        pass
+    for sec, cls in records.items():
+        assert set(props[sec]["properties"]) == {f.name for f in dataclasses.fields(cls)}, sec
+    sweepable = set(props["sweep"]["properties"])
+    assert sweepable <= {f.name for f in dataclasses.fields(NetworkParams)} | {f.name for f in dataclasses.fields(SimulationParams)}
+
+    def closed(node, where="config"):
+        if isinstance(node, dict):
+            if node.get("type") == "object":
+                assert node.get("additionalProperties") is False, where
+            for k, v in node.items():
+                closed(v, f"{where}.{k}")
+
+    closed(schema)
+
+
+@needs_snakemake
+def test_lint_clean(wf):
+    r = smk(wf, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in r.stdout + r.stderr
+
+
+@needs_snakemake
+def test_dry_run_default_config(wf):
+    """Full default config: 3 x 3 points -> 9 simulate, 9 lyapunov, 9 activity plots, 9 learn,
+    3 reductions; the workflow profile is picked up; 2 MPI ranks per point with --cores 2; paths
+    follow the Paramspace pattern."""
+    r = smk(wf, "-n", "-p", "--cores", "2")
+    out = r.stdout + r.stderr
+    cfg = yaml.safe_load((wf / "config.yaml").read_text())
+    n = np.prod([len(v) for v in cfg["sweep"].values()])
+    assert job_counts(out) == {"simulate": n, "lyapunov": n, "plot_activity": n, "learn": n, "reduce_phases": 1,
+                               "reduce_lyapunov": 1, "reduce_learning": 1, "all": 1, "total": 4 * n + 4}
+    assert "mpiexec -n 2 balnet learn" in out
+    assert "profiles/default" in out and "mpiexec -n 2 balnet simulate" in out
+    assert "results/demo/g~0.5/J0~0.0/run.h5" in out
+    assert "--set=g=0.5 --set=J0=0.0" in out
+
+
+def _validator():
+    import jsonschema
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_default_and_tiny_configs_are_valid():
+    v = _validator()
+    for path in (ROOT / "config.yaml", TINY):
+        errors = list(v.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, [e.message for e in errors]
+
+
+@pytest.mark.parametrize(
+    "section,msg",
+    [
+        ({"network": {"gg": 1}}, "Additional properties are not allowed ('gg' was unexpected)"),
+        ({"network": {"N": 1}}, "1 is less than the minimum of 2"),
+        ({"network": {"f": 1.2}}, "1.2 is greater than or equal to the maximum of 1"),
+        ({"simulation": {"dt": 0}}, "0 is less than or equal to the minimum of 0"),
+        ({"simulation": {"realizations": 2.5}}, "2.5 is not of type 'integer'"),
+        ({"sweep": {"h": [1, 2]}}, "('h' was unexpected)"),
+        ({"sweep": {"g": []}}, "[] should be non-empty"),
+        ({"sweep": {"g": [1.0, 1.0]}}, "has non-unique elements"),
+        ({"sweep": {"g": [-1.0]}}, "-1.0 is less than the minimum of 0"),
+        ({"experiment": "a/b"}, "does not match"),
+    ],
+)
+def test_schema_rejects_bad_values(section, msg):
+    cfg = {"experiment": "x", "sweep": {"g": [1.0]}}
+    cfg.update(section)
+    errors = [e.message for e in _validator().iter_errors(cfg)]
+    assert any(msg in e for e in errors), errors
+
+
+@needs_snakemake
+def test_bad_config_stops_snakemake_with_the_key(wf):
+    """Through Snakemake itself: a misspelt key is a WorkflowError naming the key, before any job."""
+    bad = wf / "bad.yaml"
+    bad.write_text("experiment: bad\nsweep:\n  g: [1.0]\nnetwork:\n  gg: 1\n")
+    r = smk(wf, "-n", "--configfile", str(bad), check=False)
+    assert r.returncode != 0
+    assert "Additional properties are not allowed ('gg' was unexpected)" in r.stdout + r.stderr
+
+
+# -- kills and reruns -------------------------------------------------------------------------
+
+
+def test_killed_simulate_leaves_no_output_and_rerun_completes(tmp_path):
+    """SIGKILL `balnet simulate` while it writes: the final path does not exist (only the hidden
+    temporary does), so Snakemake can never take it as complete; the rerun writes the whole file."""
+    out = tmp_path / "run.h5"
+    cmd = [sys.executable, "-m", "balnet", "simulate", "--N", "300", "--T", "400", "--dt", "0.05", "--chunk", "200",
+           "--realizations", "2", "--backend", "numpy", "-q", "-o", str(out)]
+    p = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t0 = time.time()
+    while not list(tmp_path.glob(".run.h5.tmp-*")) and time.time() - t0 < 60:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert p.poll() is None, "finished before it could be killed: make the run longer"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not out.exists()
+    assert list(tmp_path.glob(".run.h5.tmp-*"))  # the partial file is hidden under another name
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    a, _ = read(out, ["time", "nu_E"])
+    assert a["time"].size == 8001 and a["nu_E"].shape == (2, 1, 8001) and np.isfinite(a["nu_E"]).all()
+
+
+@needs_snakemake
+@pytest.mark.slow
+def test_killed_snakemake_rerun_completes(wf):
+    """Kill the whole Snakemake process group while simulate jobs run; after `--unlock` a plain
+    rerun (rerun-incomplete in the profile) finishes and every output is valid."""
+    cfg = "tests/workflow/config.yaml"
+    longer = _longer(wf, 400.0)
+    p = subprocess.Popen([SNAKEMAKE, "--cores", "2", "--configfile", cfg, *longer], cwd=wf, env=_env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while not list((wf / "results").rglob(".run.h5.tmp-*")) and time.time() - t0 < 120:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert p.poll() is None
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not list((wf / "results").rglob("run.h5")) or all(_valid_run(f) for f in (wf / "results").rglob("run.h5"))
+    smk(wf, "--unlock", "--configfile", cfg, *longer)
+    smk(wf, "--cores", "2", "--configfile", cfg, *longer)
+    _check_tiny_results(wf, T=400.0)
+
+
+def _longer(wf, T):
+    """Extra config file making the tiny sweep's runs T long (merged after the tiny config)."""
+    (wf / "longer.yaml").write_text(f"simulation:\n  T: {T}\n")
+    return ["longer.yaml"]
+
+
+def _valid_run(path):
+    try:
+        a, attrs = read(path, ["time", "nu_E", "final_state"])
+    except Exception:
+        return False
+    return attrs["kind"] == "simulation" and a["nu_E"].shape[-1] == a["time"].size
+
+
+# -- a real tiny sweep ---------------------------------------------------------------------------
+
+
+def _check_tiny_results(wf, T=30.0):
+    cfg = yaml.safe_load((wf / "tests" / "workflow" / "config.yaml").read_text())
+    res = wf / "results" / cfg["experiment"]
+    gs, js = cfg["sweep"]["g"], cfg["sweep"]["J0"]
+    R = cfg["simulation"]["realizations"]
+    for g in gs:
+        for J0 in js:
+            d = res / f"g~{float(g)}" / f"J0~{float(J0)}"
+            a, attrs = read(d / "run.h5", ["time", "nu_E", "final_state"])
+            assert attrs["params"]["network"]["g"] == g and attrs["params"]["network"]["J0"] == J0
+            assert attrs["n_ranks"] == 2 and a["nu_E"].shape[:2] == (R, 1)
+            assert a["time"][-1] == pytest.approx(T)
+            la = read_attrs(d / "lyapunov.h5")
+            assert la["kind"] == "lyapunov" and la["params"]["network"]["g"] == g
+    pd, attrs = read(res / "phase_diagram.h5")
+    assert attrs["kind"] == "phase_diagram"
+    assert pd["fractions"].shape == (len(gs), len(js), len(PHASES))
+    np.testing.assert_allclose(pd["fractions"].sum(-1), 1.0)
+    assert np.isfinite(pd["lambda_max"]).all()  # every point had its Lyapunov file
+    assert pd["labels"].min() >= 0
+    st, sattrs = read(res / "lyapunov_stats.h5")
+    assert sattrs["kind"] == "lyapunov_stats" and st["lambda_max"].shape == (len(gs), len(js), R, 1)
+    for f in ("phase_diagram.png", "lyapunov_stats.png", "ftle_histograms.png", "learning_curves.png"):
+        assert (res / f).stat().st_size > 5000
+    lc, lattrs = read(res / "learning_curves.h5")
+    assert lattrs["kind"] == "learning_curves"
+    assert lc["test_nrmse"].shape == (len(gs), len(js), 1, cfg["learn"]["realizations"], cfg["learn"]["n_points"])
+    assert np.isfinite(lc["test_nrmse"]).all()
+    return pd
+
+
+@needs_snakemake
+def test_tiny_sweep_end_to_end(wf):
+    """tests/workflow/config.yaml (2 x 2 points, N = 50, 2 realizations) runs locally with 2 MPI
+    ranks per point and writes every per-point file and reduction; the SCS point g = 0.5,
+    J0 = 0 decays and has lambda_max < 0; a second call has nothing to do; one activity figure
+    (a named target) and the report build."""
+    smk(wf, "--cores", "2", "--configfile", "tests/workflow/config.yaml")
+    pd = _check_tiny_results(wf)
+    act = "results/test/g~0.5/J0~0.0/activity.png"
+    smk(wf, "--cores", "2", "--configfile", "tests/workflow/config.yaml", "--", act)
+    assert (wf / act).stat().st_size > 5000
+    assert np.all(pd["labels"][0, 0] == PHASES.index("decay"))
+    assert np.all(pd["lambda_max"][0, 0] < 0)
+    r = smk(wf, "-n", "--configfile", "tests/workflow/config.yaml")
+    assert "Nothing to be done" in r.stdout + r.stderr
+    smk(wf, "--configfile", "tests/workflow/config.yaml", "--report", "report.html")
+    html = (wf / "report.html").read_text(errors="replace")
+    assert "phase_diagram.png" in html and "ftle_histograms.png" in html and "lyapunov_stats.png" in html
+
+
+# -- a real scheduler ----------------------------------------------------------------------------
+
+
+def _sge_up() -> bool:
+    if shutil.which("qsub") is None:
+        return False
+    try:
+        return subprocess.run(["qstat"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.scheduler
+@needs_snakemake
+def test_grid_engine_profile_end_to_end(wf):
+    """`snakemake --profile cluster` on a running Grid Engine (cluster/sge/setup-single-node.sh):
+    every job is a qsub job (2 slots for simulate/lyapunov), outputs as in the local run; a
+    simulate job deleted with qdel while it runs is reported failed and resubmitted (retries: 1),
+    and the sweep still completes."""
+    if not _sge_up():
+        pytest.skip("no running Grid Engine (run cluster/sge/setup-single-node.sh as root)")
+    cfg = "tests/workflow/config.yaml"
+    # longer runs, so that there is a running simulate job to delete
+    longer = _longer(wf, 300.0)
+    p = subprocess.Popen([SNAKEMAKE, "--profile", "cluster", "--configfile", cfg, *longer], cwd=wf, env=_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    killed = None
+    t0 = time.time()
+    while killed is None and time.time() - t0 < 120 and p.poll() is None:
+        q = subprocess.run(["qstat"], capture_output=True, text=True).stdout
+        for line in q.splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[2].startswith("smk.simula") and f[4] == "r":
+                killed = f[0]
+                subprocess.run(["qdel", killed], capture_output=True)
+                break
+        time.sleep(0.2)
+    try:
+        out, _ = p.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGTERM)
+        raise
+    assert p.returncode == 0, out[-6000:]
+    assert killed is not None, "no running simulate job seen to delete"
+    assert "Submitted job" in out and "external jobid" in out
+    assert "Error in rule simulate" in out, out[-4000:]  # the deleted job was noticed ...
+    assert out.count("rule simulate:") > 4  # ... and resubmitted
+    acct = subprocess.run(["qacct", "-j", killed], capture_output=True, text=True).stdout
+    assert re.search(r"exit_status\s+(137|143)|failed\s+100", acct), acct
+    _check_tiny_results(wf, T=300.0)
