@@ -25,6 +25,7 @@ __all__ = [
     "resolve_dtype",
     "select_device",
     "synchronize",
+    "elementwise_kernel",
 ]
 
 
@@ -124,3 +125,22 @@ def synchronize(xp: ModuleType) -> None:
     """Wait for queued device work (no-op on numpy); used by benchmarks."""
     if xp is not np:
         xp.cuda.Device().synchronize()
+
+
+_kernels: dict = {}
+
+
+def elementwise_kernel(xp: ModuleType, in_params: str, out_params: str, body: str, name: str):
+    """A cached ``cupy.ElementwiseKernel`` for namespace ``xp``; ``None`` on numpy.
+
+    Compiled without multiply-add contraction (``--fmad=false``) so a fused
+    kernel rounds every operation as the equivalent sequence of CuPy ufuncs
+    does.  Set ``BALNET_NO_FUSE=1`` to disable fused kernels everywhere.
+    """
+    if xp is np or not hasattr(xp, "ElementwiseKernel") or os.environ.get("BALNET_NO_FUSE"):
+        return None
+    key = (name, in_params, out_params, body)
+    k = _kernels.get(key)
+    if k is None:
+        k = _kernels[key] = xp.ElementwiseKernel(in_params, out_params, body, name, options=("--fmad=false",))
+    return k

@@ -123,14 +123,34 @@ class Simulation:
         return self.sim.n_steps // self.sim.record_every + 1
 
     def _noise_block(self, n: int):
+        r"""Scaled noise increments :math:`\sigma\sqrt{dt}\,\xi` for the next ``n`` steps, ``(n, R, B, N)``.
+
+        Realization ``k`` draws its ``(n, B, N)`` normals from stream
+        ``(k, NOISE)`` in order, so the sequence does not depend on the block
+        length or on the other realizations of the batch.  Scaled on the host
+        in the state dtype; one host->device copy per block, none per step.
+        """
         B, N = self.sim.trials, self.net.N
         blk = np.empty((n, len(self.ids), B, N), dtype=self.dtype)
         for i, rng in enumerate(self.noise_rngs):
             blk[:, i] = rng.standard_normal((n, B, N))
+        blk *= self.sim.sigma * np.sqrt(self.sim.dt)
         return self.xp.asarray(blk)
 
+    #: upper bound on the bytes of one noise block (its length is at most 256 steps)
+    noise_block_bytes = 32 * 2**20
+
     def run(self, sink: Callable[[Chunk], None], progress: bool = False) -> None:
-        """Integrate, calling ``sink(chunk)`` with every ``sim.chunk`` recorded samples."""
+        r"""Integrate, calling ``sink(chunk)`` with every ``sim.chunk`` recorded samples.
+
+        The hot loop allocates nothing per step and copies nothing between host
+        and device: the state advances in place through the solver's stepper
+        (preallocated stage buffers), the recorder writes population activity and
+        the sampled neurons into preallocated device buffers (copied to the host
+        once per ``chunk`` samples), and noise arrives in blocks of up to 256
+        steps.  Recording at ``x`` leaves :math:`\phi(x)` in the stepper's rate
+        buffer, which the next step's first stage reuses.
+        """
         xp, sim, f = self.xp, self.sim, self.f
         dt, R, B = sim.dt, len(self.ids), sim.trials
         nrec = len(self.rec_idx)
@@ -140,13 +160,15 @@ class Simulation:
         bufx = xp.empty((C, R, B, nrec), dtype=self.dtype)
         tbuf = np.empty(C)
         fill = 0
+        x = self.x.copy()  # the working state, advanced in place
+        stepper = self.solver.stepper(f, x)
 
         def record(x, t):
             nonlocal fill
-            nuE, nuI, m = f.populations(x)
-            bufs["nu_E"][fill], bufs["nu_I"][fill], bufs["m"][fill] = nuE, nuI, m
+            f.populations_into(x, bufs["nu_E"][fill], bufs["nu_I"][fill], bufs["m"][fill], stepper.r)
+            stepper.phi_ready = True  # stepper.r now holds phi(x)
             if nrec:
-                bufx[fill] = x[..., rec_idx]
+                xp.take(x, rec_idx, axis=-1, out=bufx[fill])
             tbuf[fill] = t
             fill += 1
             if fill == C:
@@ -156,15 +178,14 @@ class Simulation:
             nonlocal fill
             if fill == 0:
                 return
-            host = {k: np.moveaxis(to_numpy(v[:fill]), 0, -1) for k, v in bufs.items()}
-            sink(Chunk(t=tbuf[:fill].copy(), x=np.moveaxis(to_numpy(bufx[:fill]), 0, 2), **host))
+            host = {k: np.moveaxis(_host_copy(v[:fill]), 0, -1) for k, v in bufs.items()}
+            sink(Chunk(t=tbuf[:fill].copy(), x=np.moveaxis(_host_copy(bufx[:fill]), 0, 2), **host))
             fill = 0
 
         bar = _progress(self.n_total, progress)
-        sq = sim.sigma * np.sqrt(dt)
-        NB = 256
+        noisy = sim.sigma > 0
+        NB = int(max(1, min(256, self.noise_block_bytes // max(1, x.size * x.dtype.itemsize))))
         noise = None
-        x = self.x
         n_warm = sim.n_warmup_steps
         t = -n_warm * dt
         if n_warm == 0:
@@ -172,12 +193,12 @@ class Simulation:
         for i in range(self.n_total):
             if self.series is not None:
                 f.external = self.series[i]
-            x = self.solver.step(f, t, x, dt)
-            if sq > 0:
+            stepper.step(t, x, dt)
+            if noisy:
                 j = i % NB
                 if j == 0:
                     noise = self._noise_block(min(NB, self.n_total - i))
-                x += sq * noise[j]
+                x += noise[j]
             t = (i + 1 - n_warm) * dt
             if i + 1 == n_warm:
                 record(x, 0.0)
@@ -195,6 +216,11 @@ class Simulation:
     @property
     def final_state(self) -> np.ndarray:
         return to_numpy(self.x)
+
+
+def _host_copy(a) -> np.ndarray:
+    """A host copy that the recorder may overwrite afterwards (numpy views are copied)."""
+    return a.copy() if isinstance(a, np.ndarray) else to_numpy(a)
 
 
 def _progress(total: int, enabled: bool):
