@@ -135,7 +135,6 @@ resampling uses ``(k, TANGENT, 1)`` (:mod:`balnet.random`), so realization
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Sequence
@@ -146,6 +145,7 @@ from .backend import array_namespace, get_xp, resolve_dtype, to_numpy
 from .dynamics import RateNetwork, Tanh
 from .integrators import RK4, get_solver
 from .network import balance_vector, input_vector
+from .progress import progress_bar
 from .params import ConfigError, NetworkParams, SimulationParams, _f
 from .random import NOISE, TANGENT, stream
 
@@ -426,16 +426,6 @@ class _Noise:
         return self.sq * self.blk[j]
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="step", file=sys.stderr, desc="lyapunov", leave=False)
-
-
 def lyapunov_spectrum(
     f,
     x0,
@@ -513,7 +503,7 @@ def lyapunov_spectrum(
         raise ValueError("macro FTLE needs a MacroSpec")
 
     eng = _Engine(f, x0, Q0, xp=xp, dt=dt, solver=solver, macro=macro, methods=methods, eps=eps, noise=noise)
-    bar = _progress(n_warm + n_tw + n_meas, progress)
+    bar = progress_bar(n_warm + n_tw + n_meas, progress, "lyapunov")
     try:
         eng.warm_trajectory(n_warm, bar)
         eng.warm_tangent(n_tw, n_ons, bar)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "root_first"]
+__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "root_first", "RankWork", "rank_work"]
 
 _LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
 
@@ -127,3 +127,27 @@ def root_first(comm, fn: Callable[[], Any]) -> Any:
     if err is not None:
         raise err
     return res
+
+
+class RankWork(NamedTuple):
+    """What one MPI rank computes: ``comm``, all realization ids, this rank's share, the array module."""
+
+    comm: Any
+    all_ids: list
+    mine: list
+    xp: Any
+
+
+def rank_work(n_realizations: int, backend: str = "auto") -> RankWork:
+    """Split realizations ``0..n-1`` over the ranks and bind this rank's GPU (local rank mod GPUs).
+
+    The common prologue of every command that runs realizations under MPI.
+    """
+    from .backend import get_xp, select_device
+
+    comm = get_comm()
+    all_ids = list(range(n_realizations))
+    xp = get_xp(backend)
+    if xp is not np:
+        select_device(local_rank(comm))
+    return RankWork(comm, all_ids, my_share(all_ids, comm), xp)

@@ -13,7 +13,6 @@ increment added after each deterministic step); an arbitrary time series
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Sequence
@@ -24,6 +23,7 @@ from .backend import get_xp, resolve_dtype, to_numpy
 from .dynamics import RateNetwork, get_gain
 from .integrators import get_solver
 from .network import balance_vector, realization_couplings
+from .progress import progress_bar
 from .params import ConfigError, NetworkParams, SimulationParams
 from .random import INITIAL, NOISE, stream
 
@@ -182,7 +182,7 @@ class Simulation:
             sink(Chunk(t=tbuf[:fill].copy(), x=np.moveaxis(_host_copy(bufx[:fill]), 0, 2), **host))
             fill = 0
 
-        bar = _progress(self.n_total, progress)
+        bar = progress_bar(self.n_total, progress, "simulate")
         noisy = sim.sigma > 0
         NB = int(max(1, min(256, self.noise_block_bytes // max(1, x.size * x.dtype.itemsize))))
         noise = None
@@ -221,16 +221,6 @@ class Simulation:
 def _host_copy(a) -> np.ndarray:
     """A host copy that the recorder may overwrite afterwards (numpy views are copied)."""
     return a.copy() if isinstance(a, np.ndarray) else to_numpy(a)
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="step", file=sys.stderr, desc="simulate", leave=False)
 
 
 def simulate(net: NetworkParams, sim: SimulationParams, ids: Sequence[int] | None = None, **kw) -> dict[str, np.ndarray]:

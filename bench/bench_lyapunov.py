@@ -56,7 +56,7 @@ def main(argv=None):
     Ns = (250, 500) if a.quick else (500, 1000, 2000)
     Ks = (1, 8) if a.quick else (1, 8, 32)
     print(f"# balnet bench_lyapunov  backend={xp.__name__} dtype={dtype}  machine: {platform.machine()} {platform.processor() or ''}")
-    print(f"# absolute times are for this machine only; ratios are the result")
+    print("# absolute times are for this machine only; ratios are the result")
     hdr = f"{'N':>5} {'R':>2} {'B':>2} {'K':>3} | {'gemm ms':>8} {'flat ms':>8} {'step ms':>8} {'jvp ms':>8} {'qr ms':>7} | {'step/4gemm':>10} {'jvp/4gemm':>9} {'qr/step':>7}"
     print(hdr)
     print("-" * len(hdr))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from balnet.backend import get_xp, to_numpy
+from balnet.backend import get_xp
 from balnet.params import ConfigError, NetworkParams, SimulationParams, from_mapping
 from balnet.simulate import Simulation, record_indices, simulate
 

@@ -48,16 +48,10 @@ def run(args) -> int:
 def run_learning(net: NetworkParams, learn: LearnParams, output, *, progress: bool = False, command: str = "",
                  figure=None) -> dict | None:
     """Compute on every MPI rank, write ``output`` (and ``figure``) from rank 0; returns the arrays on rank 0."""
-    from ..backend import get_xp, select_device
-    from ..parallel import gather_by_realization, get_comm, local_rank, my_share
+    from ..parallel import gather_by_realization, rank_work
     from ..reservoir import learning_run
 
-    comm = get_comm()
-    all_ids = list(range(learn.realizations))
-    mine = my_share(all_ids, comm)
-    xp = get_xp(learn.backend)
-    if xp is not np:
-        select_device(local_rank(comm))
+    comm, all_ids, mine, xp = rank_work(learn.realizations, learn.backend)
     res = learning_run(net, learn, mine, xp=xp, progress=progress and comm.rank == 0) if mine else {}
     a1 = {k: v for k, v in res.items() if k in SAMPLE_AXIS1}
     a0 = {k: res[k] for k in ("ftle_candidates",) if k in res}

@@ -54,17 +54,11 @@ def run(args) -> int:
 
 def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
     """Measure on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
-    from ..backend import get_xp, select_device
     from ..lyapunov import check_compatible, lyapunov_run
-    from ..parallel import gather_by_realization, get_comm, local_rank, my_share
+    from ..parallel import gather_by_realization, rank_work
 
     check_compatible(net, sim, lyap)
-    comm = get_comm()
-    all_ids = list(range(sim.realizations))
-    mine = my_share(all_ids, comm)
-    xp = get_xp(sim.backend)
-    if xp is not np:
-        select_device(local_rank(comm))
+    comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
     res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0)
     window_end = res.pop("window_end")
     data = gather_by_realization(comm, mine, res, all_ids)

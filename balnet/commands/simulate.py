@@ -59,17 +59,11 @@ def run(args) -> int:
 
 def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
     """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
-    from ..backend import get_xp, select_device
     from ..io import H5Writer
-    from ..parallel import gather_by_realization, get_comm, local_rank, my_share
+    from ..parallel import gather_by_realization, rank_work
     from ..simulate import Simulation
 
-    comm = get_comm()
-    all_ids = list(range(sim.realizations))
-    mine = my_share(all_ids, comm)
-    xp = get_xp(sim.backend)
-    if xp is not np:
-        select_device(local_rank(comm))
+    comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
     x0 = None if x0_all is None else x0_all[mine]
     s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series)
 
