@@ -309,6 +309,10 @@ def test_grid_engine_profile_end_to_end(wf):
     and the sweep still completes."""
     if not _sge_up():
         pytest.skip("no running Grid Engine (run cluster/sge/setup-single-node.sh as root)")
+    q = subprocess.run(["qconf", "-sq", "all.q"], capture_output=True, text=True).stdout
+    slots = [int(line.split()[1]) for line in q.splitlines() if line.startswith("slots") and line.split()[1].isdigit()]
+    # jobs ask for 2 slots; a 1-slot queue would leave them pending forever instead of failing
+    assert slots and slots[0] >= 2, f"all.q offers {slots} slots; the profile's jobs need 2"
     cfg = "tests/workflow/config.yaml"
     # longer runs, so that there is a running simulate job to delete
     longer = _longer(wf, 300.0)

@@ -17,7 +17,8 @@
 #   * sets min_uid/min_gid 0 (root jobs would go to state Eqw) and fast
 #     scheduling/flush intervals (~1 s job turnaround instead of ~15 s);
 #   * creates the parallel environments smp ($pe_slots) and mpi ($fill_up),
-#     the host group @allhosts and the queue all.q with $(nproc) slots.
+#     the host group @allhosts and the queue all.q with one slot per online CPU
+#     (getconf, not nproc: nproc obeys OMP_NUM_THREADS, which CI sets to 1).
 #
 # Stop it with:  qconf -ke "$(hostname)"; qconf -km
 set -euo pipefail
@@ -30,7 +31,7 @@ fi
 export SGE_ROOT=/var/lib/gridengine
 export SGE_CELL=default
 HOST=$(hostname)
-NSLOTS_HOST=${BALNET_SGE_SLOTS:-$(nproc)}
+NSLOTS_HOST=${BALNET_SGE_SLOTS:-$(getconf _NPROCESSORS_ONLN)}
 TMPD=$(mktemp -d)
 trap 'rm -rf "$TMPD"' EXIT
 
