@@ -1,4 +1,4 @@
-"""Reduce per-point results of a sweep to phase diagrams and Lyapunov statistics.
+"""Reduce per-point results of a sweep to phase diagrams, Lyapunov statistics and learning curves.
 
   balnet reduce phases RUN.h5 ... [--lyapunov LYAP.h5 ...] -o phase_diagram.h5 [--figure phase_diagram.png]
       classify every realization x trial of every simulation file (decay,
