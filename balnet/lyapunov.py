@@ -147,7 +147,7 @@ from .integrators import RK4, get_solver
 from .network import balance_vector, input_vector
 from .progress import progress_bar
 from .params import ConfigError, NetworkParams, SimulationParams, _f
-from .random import NOISE, TANGENT, stream
+from .random import NOISE, TANGENT, normal_block, stream
 
 __all__ = [
     "TANGENT",
@@ -418,10 +418,7 @@ class _Noise:
         j = self.i % self.NB
         if j == 0:
             n = max(1, min(self.NB, self.n_total - self.i))
-            blk = np.empty((n, len(self.rngs), self.B, self.N), dtype=self.dtype)
-            for r, rng in enumerate(self.rngs):
-                blk[:, r] = rng.standard_normal((n, self.B, self.N))
-            self.blk = self.xp.asarray(blk)
+            self.blk = self.xp.asarray(normal_block(self.rngs, n, (self.B, self.N), self.dtype))
         self.i += 1
         return self.sq * self.blk[j]
 

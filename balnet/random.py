@@ -33,6 +33,7 @@ __all__ = [
     "realization_seed",
     "spawn_seeds",
     "stream",
+    "normal_block",
 ]
 
 CONNECTIVITY = 0
@@ -67,3 +68,19 @@ def stream(root_seed: int, k: int, *purpose: int) -> np.random.Generator:
     """Generator for realization ``k`` and a purpose path, e.g. ``stream(seed, k, INITIAL, b)``."""
     ss = np.random.SeedSequence(_root_entropy(root_seed), spawn_key=(int(k), *map(int, purpose)))
     return np.random.default_rng(ss)
+
+
+def normal_block(rngs, n: int, shape: tuple, dtype=np.float64, scale: float = 1.0) -> np.ndarray:
+    """``scale`` x standard normals of shape ``(n, len(rngs), *shape)`` on the host.
+
+    Realization ``r`` draws its ``(n, *shape)`` numbers from ``rngs[r]`` in
+    order, so the sequence a realization sees does not depend on the block
+    length ``n`` or on the other realizations of the batch.  Used for the
+    white-noise input of every integrator loop (stream purpose ``NOISE``).
+    """
+    blk = np.empty((n, len(rngs), *shape), dtype=dtype)
+    for r, rng in enumerate(rngs):
+        blk[:, r] = rng.standard_normal((n, *shape))
+    if scale != 1.0:
+        blk *= scale
+    return blk

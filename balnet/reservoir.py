@@ -57,11 +57,12 @@ from .integrators import get_solver
 from .network import balance_vector, realization_couplings
 from .params import ConfigError, NetworkParams, _f
 from .random import FEEDBACK_WEIGHTS as FEEDBACK
-from .random import INITIAL, NOISE, stream
+from .random import NOISE, normal_block, stream
 from .random import INPUT_WEIGHTS as INPUT
 from .random import SGD_ORDER as READOUT
 from .random import TASK_DATA as TASK
 from .readout import RLS
+from .simulate import trial_states
 
 __all__ = [
     "INPUT",
@@ -91,21 +92,6 @@ def input_weights(root_seed: int, k: int, n_in: int, N: int, scale: float) -> np
 def feedback_weights(root_seed: int, k: int, n_out: int, N: int, scale: float) -> np.ndarray:
     """Feedback weights of realization ``k``: ``(n_out, N)`` uniform on ``[-scale, scale]`` (stream ``(k, FEEDBACK)``)."""
     return scale * stream(root_seed, k, FEEDBACK).uniform(-1.0, 1.0, (n_out, N))
-
-
-def trial_states(N: int, ids: Sequence[int], first: int, count: int, root_seed: int, std: float, xp: ModuleType, dtype):
-    """Initial states ``(R, count, N)``: sequence ``b`` of realization ``k`` uses stream ``(k, INITIAL, first + b)``.
-
-    ``std = 0`` gives the state at rest (``x = 0``) without drawing.  Training
-    sequences use ``first = 0`` and test sequences ``first = n_train``, so no
-    test sequence shares a start with a training one.
-    """
-    x0 = np.zeros((len(ids), count, N), dtype=dtype)
-    if std > 0:
-        for i, k in enumerate(ids):
-            for b in range(count):
-                x0[i, b] = std * stream(root_seed, k, INITIAL, first + b).standard_normal(N)
-    return xp.asarray(x0)
 
 
 class Reservoir:
@@ -169,7 +155,7 @@ class Reservoir:
                 x = self.solver.step(self.f, 0.0, x, self.dt)
                 if self.sigma > 0:
                     B, N = x.shape[1], x.shape[2]
-                    xi = np.stack([g.standard_normal((B, N)) for g in self.noise_rngs]).astype(self.dtype)
+                    xi = normal_block(self.noise_rngs, 1, (B, N), self.dtype)[0]
                     x = x + (self.sigma * np.sqrt(self.dt)) * xp.asarray(xi)
         finally:
             self.f.external = None

@@ -25,9 +25,9 @@ from .integrators import get_solver
 from .network import balance_vector, realization_couplings
 from .progress import progress_bar
 from .params import ConfigError, NetworkParams, SimulationParams
-from .random import INITIAL, NOISE, stream
+from .random import INITIAL, NOISE, normal_block, stream
 
-__all__ = ["build_network", "initial_states", "record_indices", "Simulation", "simulate"]
+__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate"]
 
 
 def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: ModuleType, dtype, I0: float = 0.0) -> RateNetwork:
@@ -40,12 +40,24 @@ def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: Mo
     )
 
 
-def initial_states(net: NetworkParams, ids: Sequence[int], trials: int, root_seed: int, std: float, xp: ModuleType, dtype):
-    """Gaussian initial states ``(R, B, N)``; trial ``b`` of realization ``k`` uses stream ``(k, INITIAL, b)``."""
-    x0 = np.empty((len(ids), trials, net.N), dtype=dtype)
-    for i, k in enumerate(ids):
-        for b in range(trials):
-            x0[i, b] = std * stream(root_seed, k, INITIAL, b).standard_normal(net.N)
+def initial_states(net: NetworkParams, ids: Sequence[int], trials: int, root_seed: int, std: float, xp: ModuleType, dtype,
+                   first: int = 0):
+    """Gaussian initial states ``(R, trials, N)``: trial ``b`` of realization ``k`` uses stream ``(k, INITIAL, first + b)``.
+
+    ``std = 0`` gives the state at rest (``x = 0``) without drawing.
+    """
+    return trial_states(net.N, ids, first, trials, root_seed, std, xp, dtype)
+
+
+def trial_states(N: int, ids: Sequence[int], first: int, count: int, root_seed: int, std: float, xp: ModuleType, dtype):
+    """Initial states ``(R, count, N)`` of ``N`` neurons: sequence ``b`` of realization ``k`` uses stream
+    ``(k, INITIAL, first + b)`` (used with ``first > 0`` by the reservoir so test sequences never share a start
+    with training ones)."""
+    x0 = np.zeros((len(ids), count, N), dtype=dtype)
+    if std > 0:
+        for i, k in enumerate(ids):
+            for b in range(count):
+                x0[i, b] = std * stream(root_seed, k, INITIAL, first + b).standard_normal(N)
     return xp.asarray(x0)
 
 
@@ -130,12 +142,8 @@ class Simulation:
         length or on the other realizations of the batch.  Scaled on the host
         in the state dtype; one host->device copy per block, none per step.
         """
-        B, N = self.sim.trials, self.net.N
-        blk = np.empty((n, len(self.ids), B, N), dtype=self.dtype)
-        for i, rng in enumerate(self.noise_rngs):
-            blk[:, i] = rng.standard_normal((n, B, N))
-        blk *= self.sim.sigma * np.sqrt(self.sim.dt)
-        return self.xp.asarray(blk)
+        scale = self.sim.sigma * np.sqrt(self.sim.dt)
+        return self.xp.asarray(normal_block(self.noise_rngs, n, (self.sim.trials, self.net.N), self.dtype, scale))
 
     #: upper bound on the bytes of one noise block (its length is at most 256 steps)
     noise_block_bytes = 32 * 2**20
