@@ -6,7 +6,8 @@
 #   snakemake --profile cluster/slurm   # Slurm
 #   snakemake --report report.html      # browsable report of every figure
 #
-# One rules file per stage; a new stage is one more `include:` and its outputs in rule all.
+# One rules file per stage or study; a new study is one more `include:` whose rules file
+# registers its final outputs in STUDY_OUTPUTS (workflow/rules/common.smk) for rule all.
 from snakemake.utils import min_version, validate
 
 min_version("9")
@@ -23,6 +24,10 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/lyapunov.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/learn.smk"
+# sibling studies: each runs when its config section is present (targets: fim, dsnn, kuramoto)
+include: "workflow/rules/fim.smk"
+include: "workflow/rules/dsnn.smk"
+include: "workflow/rules/kuramoto.smk"
 
 
 rule all:

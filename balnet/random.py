@@ -12,6 +12,10 @@ spawn keys, never by adding integers to a seed:
 * tangent frames / bootstrap   -> spawn key ``(k, 3, ...)`` (:mod:`balnet.lyapunov`)
 * reservoir input weights, feedback weights, task data, SGD shuffling
                                -> ``(k, 4)``, ``(k, 5)``, ``(k, 6)``, ``(k, 7)`` (:mod:`balnet.reservoir`)
+* sibling studies: ``(k, 8, ...)`` Fisher information (:mod:`balnet.fim`),
+  ``(k, 9, ...)`` dual-sampling network (:mod:`balnet.dsnn`),
+  ``(k, 10, ...)`` Kuramoto oscillators (:mod:`balnet.kuramoto`); each study
+  subdivides its number with further key components (``stream(seed, k, FIM, 0)``, ...)
 * a new study takes the next free purpose number and registers it here
 
 so realization ``k`` gets the same numbers whether it is computed alone, in a
@@ -30,6 +34,9 @@ __all__ = [
     "FEEDBACK_WEIGHTS",
     "TASK_DATA",
     "SGD_ORDER",
+    "FIM",
+    "DSNN",
+    "KURAMOTO",
     "realization_seed",
     "spawn_seeds",
     "stream",
@@ -44,6 +51,9 @@ INPUT_WEIGHTS = 4
 FEEDBACK_WEIGHTS = 5
 TASK_DATA = 6
 SGD_ORDER = 7
+FIM = 8
+DSNN = 9
+KURAMOTO = 10
 
 
 def _root_entropy(root_seed) -> int:

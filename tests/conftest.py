@@ -1,4 +1,4 @@
-"""Shared fixtures: one test body runs on every importable backend."""
+"""Shared fixtures: one test body runs on every importable backend; a workflow copy for Snakemake."""
 import numpy as np
 import pytest
 
@@ -15,3 +15,11 @@ def xp(request):
 
 # float64 tolerances are ~1e-12 relative; float32 ~1e-5
 TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 2e-4}
+
+
+@pytest.fixture
+def wf(tmp_path):
+    """A copy of the workflow in tmp_path (the working directory of every snakemake call)."""
+    from snakeutil import copy_workflow
+
+    return copy_workflow(tmp_path / "wf")

@@ -29,79 +29,54 @@ from balnet.io import read, read_attrs
 from balnet.params import NetworkParams, SimulationParams
 from balnet.phases import PHASES, PhaseCriteria
 
-ROOT = Path(__file__).resolve().parents[1]
+from snakeutil import ROOT, SCHEMAS, SNAKEMAKE, job_counts, load_schema, needs_snakemake, smk, validator
+from snakeutil import env as _env
+
 TINY = ROOT / "tests" / "workflow" / "config.yaml"
-SNAKEMAKE = shutil.which("snakemake")
-needs_snakemake = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake not installed")
-
-
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-
-
-@pytest.fixture
-def wf(tmp_path):
-    """A copy of the workflow in tmp_path (the working directory of every snakemake call)."""
-    d = tmp_path / "wf"
-    d.mkdir()
-    shutil.copy(ROOT / "Snakefile", d)
-    shutil.copy(ROOT / "config.yaml", d)
-    shutil.copytree(ROOT / "workflow", d / "workflow")
-    shutil.copytree(ROOT / "cluster", d / "cluster")
-    (d / "profiles").symlink_to("workflow/profiles")
-    (d / "tests" / "workflow").mkdir(parents=True)
-    shutil.copy(TINY, d / "tests" / "workflow" / "config.yaml")
-    return d
-
-
-def smk(wf, *args, timeout=600, check=True):
-    r = subprocess.run([SNAKEMAKE, *args], cwd=wf, capture_output=True, text=True, env=_env(), timeout=timeout)
-    if check:
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
-    return r
-
-
-def job_counts(text):
-    """{rule: count} from Snakemake's 'Job stats' table."""
-    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\n\s*\n", text, re.S)
-    assert m, text[-2000:]
-    out = {}
-    for line in m.group(1).splitlines():
-        name, n = line.split()
-        out[name] = int(n)
-    return out
 
 
 # -- static checks ---------------------------------------------------------------------------
 
 
+def _records(node, where):
+    """(where, "module:Class", properties) of every schema object annotated with x-record."""
+    if isinstance(node, dict):
+        if "x-record" in node:
+            yield where, node["x-record"], node.get("properties", {})
+        for k, v in node.items():
+            yield from _records(v, f"{where}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _records(v, f"{where}[{i}]")
+
+
 def test_schema_keys_are_record_fields():
-    """config.schema.yaml lists exactly the fields of the records each section feeds, so any
-    record key is accepted and nothing else (LyapunovParams once balnet.lyapunov exists)."""
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    props = schema["properties"]
-    from balnet.reservoir import LearnParams
+    """Every schema section annotated ``x-record: module:Class`` (config.schema.yaml and each
+    study's schema) lists exactly the fields of that record, so any record key is accepted and
+    nothing else; every object of every schema file is closed (additionalProperties: false)."""
+    import importlib
 
-    records = {"network": NetworkParams, "simulation": SimulationParams, "phases": PhaseCriteria, "learn": LearnParams}
-    try:
-        from balnet.lyapunov import LyapunovParams
+    seen = set()
+    for path in sorted(SCHEMAS.glob("*.schema.yaml")):
+        schema = yaml.safe_load(path.read_text())
+        for where, ref, props in _records(schema, path.name):
+            mod, cls = ref.split(":")
+            fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(mod), cls))}
+            assert set(props) == fields, (where, set(props) ^ fields)
+            seen.add(ref)
 
-        records["lyapunov"] = LyapunovParams
-    except ImportError:
-        pass
-    for sec, cls in records.items():
-        assert set(props[sec]["properties"]) == {f.name for f in dataclasses.fields(cls)}, sec
-    sweepable = set(props["sweep"]["properties"])
+        def closed(node, where):
+            if isinstance(node, dict):
+                if node.get("type") == "object":
+                    assert node.get("additionalProperties") is False, where
+                for k, v in node.items():
+                    closed(v, f"{where}.{k}")
+
+        closed(schema, path.name)
+    assert {"balnet.params:NetworkParams", "balnet.params:SimulationParams", "balnet.lyapunov:LyapunovParams",
+            "balnet.reservoir:LearnParams", "balnet.phases:PhaseCriteria"} <= seen
+    sweepable = set(load_schema()["properties"]["sweep"]["properties"])
     assert sweepable <= {f.name for f in dataclasses.fields(NetworkParams)} | {f.name for f in dataclasses.fields(SimulationParams)}
-
-    def closed(node, where="config"):
-        if isinstance(node, dict):
-            if node.get("type") == "object":
-                assert node.get("additionalProperties") is False, where
-            for k, v in node.items():
-                closed(v, f"{where}.{k}")
-
-    closed(schema)
 
 
 @needs_snakemake
@@ -127,16 +102,10 @@ def test_dry_run_default_config(wf):
     assert "--set=g=0.5 --set=J0=0.0" in out
 
 
-def _validator():
-    import jsonschema
-
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    return jsonschema.Draft202012Validator(schema)
-
-
 def test_default_and_tiny_configs_are_valid():
-    v = _validator()
-    for path in (ROOT / "config.yaml", TINY):
+    """config.yaml and every tiny test config (studies included) pass the schema."""
+    v = validator()
+    for path in (ROOT / "config.yaml", *sorted((ROOT / "tests" / "workflow").glob("*.yaml"))):
         errors = list(v.iter_errors(yaml.safe_load(path.read_text())))
         assert not errors, [e.message for e in errors]
 
@@ -159,7 +128,7 @@ def test_default_and_tiny_configs_are_valid():
 def test_schema_rejects_bad_values(section, msg):
     cfg = {"experiment": "x", "sweep": {"g": [1.0]}}
     cfg.update(section)
-    errors = [e.message for e in _validator().iter_errors(cfg)]
+    errors = [e.message for e in validator().iter_errors(cfg)]
     assert any(msg in e for e in errors), errors
 
 

@@ -1,5 +1,5 @@
-# Helpers shared by the stages: the sweep as a Paramspace, wildcard constraints
-# built from the config, and the command-line arguments that carry the
+# Helpers shared by the stages and studies: sweeps as Paramspace grids (Sweep), wildcard
+# constraints built from the config, the registry of study outputs, and the command-line arguments that carry the
 # configured model parameters to `balnet`.  No science here.
 import itertools
 import json
@@ -14,15 +14,9 @@ RESULTS = f"results/{EXP}"
 LOGS = f"logs/{EXP}"
 BENCH = f"{RESULTS}/benchmarks"
 
-# the sweep: every combination of the listed values is one point (one job per stage)
-SWEEP = {name: list(values) for name, values in config["sweep"].items()}
-SWEEP_NAMES = list(SWEEP)
-paramspace = Paramspace(
-    pd.DataFrame(list(itertools.product(*SWEEP.values())), columns=SWEEP_NAMES),
-    param_sep="~",
-)
-POINT = paramspace.wildcard_pattern  # e.g. "g~{g}/J0~{J0}"
-POINTS = list(paramspace.instance_patterns)  # e.g. ["g~0.5/J0~0.0", ...]
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
 
 
 def _as_text(value):
@@ -30,15 +24,60 @@ def _as_text(value):
     return "{}".format(value)
 
 
+class Sweep:
+    """A grid of parameter values under a path prefix: every combination is one point.
+
+    ``Sweep({"g": [0.5, 2.0], "J0": [0.0, 1.0]}, RESULTS)`` gives ``pattern``
+    ``RESULTS/g~{g}/J0~{J0}``, ``points`` (one path per combination), ``files(name)``,
+    ``values(wildcards)`` (the swept values of a job) and ``constraints`` (a regex per
+    swept name, for a rule's ``wildcard_constraints``).  An empty sweep is one point,
+    the prefix itself.  Every study builds its grid with this class.
+    """
+
+    def __init__(self, spec, prefix):
+        spec = {name: list(values) for name, values in (spec or {}).items()}
+        self.names = list(spec)
+        self.prefix = prefix
+        if not spec:
+            self.space = None
+            self.pattern = prefix
+            self.points = [prefix]
+            self.constraints = {}
+            return
+        self.space = Paramspace(
+            pd.DataFrame(list(itertools.product(*spec.values())), columns=self.names),
+            param_sep="~",
+        )
+        self.pattern = f"{prefix}/{self.space.wildcard_pattern}"
+        self.points = [f"{prefix}/{p}" for p in self.space.instance_patterns]
+        self.constraints = {
+            name: "|".join(re.escape(_as_text(v)) for v in self.space.dataframe[name].unique())
+            for name in self.names
+        }
+
+    def files(self, name):
+        return [f"{p}/{name}" for p in self.points]
+
+    def values(self, wildcards, accepted=None):
+        if self.space is None:
+            return {}
+        return {
+            k: _plain(v)
+            for k, v in self.space.instance(wildcards).items()
+            if accepted is None or k in accepted
+        }
+
+
+# the E/I sweep of the main stages: results/<experiment>/g~G/J0~J0/...
+SWEEP_GRID = Sweep(config["sweep"], RESULTS)
+SWEEP_NAMES = SWEEP_GRID.names
+paramspace = SWEEP_GRID.space
+POINT = SWEEP_GRID.space.wildcard_pattern  # e.g. "g~{g}/J0~{J0}"
+POINTS = list(SWEEP_GRID.space.instance_patterns)  # e.g. ["g~0.5/J0~0.0", ...]
+
+
 wildcard_constraints:
-    **{
-        name: "|".join(re.escape(_as_text(v)) for v in paramspace.dataframe[name].unique())
-        for name in SWEEP_NAMES
-    },
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
+    **SWEEP_GRID.constraints,
 
 
 def _set_args(mapping):
@@ -54,14 +93,20 @@ def model_args(wildcards, sections, accepted=None):
     values = {}
     for sec in sections:
         values.update(config.get(sec) or {})
-    values.update(
-        {k: _plain(v) for k, v in paramspace.instance(wildcards).items() if accepted is None or k in accepted}
-    )
+    values.update(SWEEP_GRID.values(wildcards, accepted))
     return _set_args(values)
 
 
-def section_args(section):
-    return _set_args(config.get(section) or {})
+def section_args(section, exclude=()):
+    """`--set` flags of a config section (keys in ``exclude``, e.g. a study's ``sweep``, left out)."""
+    return _set_args({k: v for k, v in (config.get(section) or {}).items() if k not in exclude})
+
+
+def study_args(wildcards, section, grid, accepted=None):
+    """`--set` flags of a study job: its config section without ``sweep``, then the job's swept values."""
+    values = {k: v for k, v in (config.get(section) or {}).items() if k != "sweep"}
+    values.update(grid.values(wildcards, accepted))
+    return _set_args(values)
 
 
 def omp_threads(wildcards, threads, resources):
@@ -78,6 +123,11 @@ def point_files(name):
     return [f"{RESULTS}/{p}/{name}" for p in POINTS]
 
 
+# final outputs of the sibling studies, registered by their rules files
+# (workflow/rules/<study>.smk appends to STUDY_OUTPUTS[<study>] when its config section is present)
+STUDY_OUTPUTS = {}
+
+
 def all_outputs():
     out = [
         f"{RESULTS}/phase_diagram.h5",
@@ -90,4 +140,6 @@ def all_outputs():
         out += [f"{RESULTS}/learning_curves.h5", f"{RESULTS}/learning_curves.png"]
     if config.get("plots", {}).get("activity", True):
         out += point_files("activity.png")
+    for files in STUDY_OUTPUTS.values():
+        out += files
     return out

@@ -1,0 +1,1 @@
+# Study: dual-sampling neural network (filled in by its issue).

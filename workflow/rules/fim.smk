@@ -1,0 +1,1 @@
+# Study: Fisher information of random deep networks (filled in by its issue).

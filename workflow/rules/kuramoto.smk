@@ -1,0 +1,1 @@
+# Study: Kuramoto oscillators on circulant networks (filled in by its issue).
