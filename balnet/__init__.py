@@ -12,6 +12,13 @@ from .params import ConfigError, NetworkParams, SimulationParams, from_mapping
 from .random import realization_seed, spawn_seeds, stream
 from .simulate import Simulation, simulate
 from .lyapunov import LyapunovParams, lyapunov_run, lyapunov_spectrum, two_trajectory_lyapunov
+from .meanfield import MeanFieldParams, dmft, stability_predictions
+
+# sibling studies on the same engine: one module each (balnet.fim, balnet.dsnn, balnet.kuramoto)
+from . import dsnn, fim, kuramoto
+from .dsnn import DSNNParams
+from .fim import FimParams
+from .kuramoto import KuramotoParams
 
 __all__ = [
     "__version__",
@@ -23,4 +30,6 @@ __all__ = [
     "realization_seed", "spawn_seeds", "stream",
     "Simulation", "simulate",
     "LyapunovParams", "lyapunov_run", "lyapunov_spectrum", "two_trajectory_lyapunov",
+    "MeanFieldParams", "dmft", "stability_predictions",
+    "dsnn", "fim", "kuramoto", "DSNNParams", "FimParams", "KuramotoParams",
 ]

@@ -212,7 +212,9 @@ def plot_lyapunov_stats(h5, out) -> None:
     Panels: largest exponent (mean +- std over realizations x trials, dots:
     single realizations), mean micro (solid) and macro (dashed) FTLE with their
     spread, and the fraction of realizations with :math:`\\lambda_{\\max} > 0`;
-    one line per value of the other swept parameters.  Units 1/tau.
+    one line per value of the other swept parameters.  Units 1/tau.  When the file
+    holds the SCS mean-field reference (``dmft_lambda_max``) and ``g`` is the first
+    swept parameter, it is drawn as a dashed line in the first panel.
     """
     plt = _plt()
     a, attrs, dims, coords = _sweep_file(h5, None)
@@ -236,6 +238,9 @@ def plot_lyapunov_stats(h5, out) -> None:
             axes[1].plot(xs[:n], m, ls, color=col, marker="o", ms=3)
             axes[1].fill_between(xs[:n], m - sd, m + sd, color=col, alpha=0.12)
         axes[2].plot(xs[:n], get("fraction_positive"), color=col, marker="o", label=lab or None)
+    if "dmft_lambda_max" in a and xlabel == "g":  # SCS mean-field reference (J0 = 0, N -> infinity)
+        axes[0].plot(a["dmft_g"], a["dmft_lambda_max"], "k--", lw=1.2, label=r"DMFT ($J_0 = 0$, $N\to\infty$)")
+        axes[0].legend(fontsize=8, frameon=False)
     for ax in axes[:2]:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_xlabel(xlabel)

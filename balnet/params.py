@@ -162,6 +162,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
                 raise ValueError
             return v
         if base == "str":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)  # `twists: 3` in YAML or --set is the text "3"
             if not isinstance(value, str):
                 raise ValueError
             return value

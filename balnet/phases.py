@@ -92,7 +92,9 @@ speed, so rules 2–3 never apply; thresholds are in the units of the model
 (:math:`\tau = 1`, rates of :math:`\phi`).  The phase diagram stores, for every
 sweep point, the fraction of realizations x trials in each class, the labels
 themselves and every order parameter, so any other classification can be
-recomputed from the file.
+recomputed from the file.  It also stores, per realization, the state that linear
+stability at :math:`x = 0` predicts and the predicted-vs-measured confusion table
+(:mod:`balnet.meanfield`, part 3).
 """
 from __future__ import annotations
 
@@ -609,7 +611,7 @@ def _coord_array(vals):
 
 
 def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *, sweep: Sequence[str] | None = None,
-                  criteria: PhaseCriteria | None = None) -> dict:
+                  criteria: PhaseCriteria | None = None, predictions: bool = True) -> dict:
     """Classify every trajectory of every run and reduce to class fractions per sweep point.
 
     Parameters
@@ -619,13 +621,18 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
         points without one fall back to the periodicity rule)
     sweep : names of swept parameters (default: the parameters that differ)
     criteria : PhaseCriteria
+    predictions : also compare every realization's class with the state that the eigenvalues
+        of ``J`` at ``x = 0`` predict (:mod:`balnet.meanfield`, part 3; points where they do not
+        apply, e.g. ``I0 != 0``, stay missing)
 
     Returns
     -------
     dict with ``dims`` (sweep names), ``coords`` (their values), ``labels``
     ``(*grid, R, B)`` int8 (``-1`` where a point is missing), ``fractions``
     ``(*grid, n_phases)``, every order parameter ``(*grid, R, B)``, ``realization``
-    ids and ``criteria``.
+    ids and ``criteria``; with ``predictions`` also the variables of
+    :data:`balnet.meanfield.PREDICTION_VARIABLES` (``predicted`` ``(*grid, R)``,
+    ``confusion`` ``(*grid, predicted, measured)``, ``agreement`` ``(*grid)``, ...).
     """
     c = criteria or PhaseCriteria()
     from .io import read_attrs
@@ -659,8 +666,18 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
         lab = labels[ix]
         if (lab >= 0).any():
             fractions[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES)) / (lab >= 0).sum()
-    return dict(dims=names, coords=[_coord_array(v) for v in values], labels=labels, fractions=fractions,
-                realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
+    pd = dict(dims=names, coords=[_coord_array(v) for v in values], labels=labels, fractions=fractions,
+              realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
+    if predictions:
+        from .meanfield import confusion_table, empty_predictions, fill_predictions, run_predictions
+
+        pred = empty_predictions(grid, nR)
+        for ix, at, r in zip(index, run_attrs, results):
+            fill_predictions(pred, ix, run_predictions(at, [int(k) for k in r["realization"]]))
+        for ix in itertools.product(*[range(n) for n in grid]):
+            pred["confusion"][ix], pred["agreement"][ix] = confusion_table(pred["predicted"][ix], labels[ix])
+        pd.update(pred)
+    return pd
 
 
 def _write_sweep_coords(w, dims, coords, units):
@@ -680,7 +697,8 @@ def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases"
     Variables: ``fractions`` (*sweep, phase), ``labels`` (*sweep, realization,
     trial) with ``-1`` = missing, every order parameter (*sweep, realization,
     trial); coordinate ``phase`` (0..5) with the class names in the variable
-    ``phase_name`` and the file attribute ``phases``.
+    ``phase_name`` and the file attribute ``phases``; the linear-stability predictions
+    (:data:`balnet.meanfield.PREDICTION_VARIABLES`) when the reduction made them.
     """
     from .io import H5Writer
 
@@ -700,13 +718,19 @@ def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases"
                    long_name="phase class index per realization and trial (-1: missing)")
         for k, (u, ln) in ORDER_PARAMETERS.items():
             w.variable(k, pd[k], dims=(*dims, "realization", "trial"), units=u, long_name=ln)
+        if "confusion" in pd:
+            from .meanfield import PREDICTION_VARIABLES
+
+            w.coord("predicted_phase", np.arange(len(PHASES)), long_name="predicted phase class index (see phase_name)")
+            for k, (extra, u, ln) in PREDICTION_VARIABLES.items():
+                w.variable(k, pd[k], dims=(*dims, *extra), units=u, long_name=ln)
 
 
 # -- Lyapunov statistics ---------------------------------------------------------------------
 
 
 def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, bins: int = 40,
-                        range_: tuple[float, float] | None = None) -> dict:
+                        range_: tuple[float, float] | None = None, theory: int = 16) -> dict:
     r"""Per-point statistics of Lyapunov files (``kind="lyapunov"``) over a sweep.
 
     For each sweep point, over realizations ``k``, trials ``b`` and windows ``w``:
@@ -726,6 +750,12 @@ def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, 
     Returns a dict with ``dims``, ``coords``, ``edges`` ``(bins+1,)`` and arrays
     over ``(*grid)``, ``(*grid, bin)``, ``(*grid, exponent)``,
     ``(*grid, realization, trial)``.
+
+    With ``theory > 0`` (and every file a tanh network with a parameter ``g``), also the
+    reference curve of the SCS dynamical mean-field theory (``J0 = 0``,
+    :math:`N\to\infty`, :func:`balnet.meanfield.dmft_curves`) over ``g`` from
+    ``min(g)`` to ``max(g)`` (``theory`` values plus the measured ones; about 0.3 s per
+    value above 1): ``dmft_g``, ``dmft_lambda_max``, ``dmft_delta0``, ``dmft_tau_half``.
     """
     from .io import read
 
@@ -795,7 +825,20 @@ def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, 
         out["spectrum_std"][ix][: sp.shape[-1]] = np.nanstd(sp.reshape(-1, sp.shape[-1]), axis=0)
     out.update(dims=names, coords=[_coord_array(v) for v in values], edges=edges,
                realization=np.asarray(data[0]["realization"]), n_trials=nB, n_exponents=nk)
+    if theory > 0 and all("g" in p and p.get("gain", "tanh") == "tanh" for p in params):
+        out.update(_dmft_reference([float(p["g"]) for p in params], int(theory)))
     return out
+
+
+def _dmft_reference(gs, n: int) -> dict:
+    """SCS DMFT over [min g, max g] (coarser numerics: lambda_max to ~1e-4 relative) for the reference line."""
+    from .meanfield import MeanFieldParams, dmft_curves
+
+    lo, hi = min(gs), max(gs)
+    grid = set(np.round(np.linspace(lo, hi, n), 10)) if hi > lo else set()
+    grid |= set(gs)
+    c = dmft_curves(sorted(grid), MeanFieldParams(n_table=101, dtau=0.05))
+    return dict(dmft_g=c["g"], dmft_lambda_max=c["lambda_max"], dmft_delta0=c["delta0"], dmft_tau_half=c["tau_half"])
 
 
 LYAP_VARIABLES = {
@@ -834,3 +877,11 @@ def write_lyapunov_statistics(st: dict, path, *, command: str = "balnet reduce l
         for k, (extra, ln) in LYAP_VARIABLES.items():
             u = "tau" if k.startswith("hist") else ("1" if k == "fraction_positive" else "1/tau")
             w.variable(k, st[k], dims=(*dims, *extra), units=u, long_name=ln)
+        if "dmft_g" in st:
+            w.coord("dmft_g", st["dmft_g"], units="1", long_name="g of the SCS mean-field reference (J0 = 0, N -> inf)")
+            w.variable("dmft_lambda_max", st["dmft_lambda_max"], dims=("dmft_g",), units="1/tau",
+                       long_name="DMFT largest Lyapunov exponent of the SCS network (balnet.meanfield)")
+            w.variable("dmft_delta0", st["dmft_delta0"], dims=("dmft_g",), units="1",
+                       long_name="DMFT variance Delta0 = <x_i^2> of the SCS network")
+            w.variable("dmft_tau_half", st["dmft_tau_half"], dims=("dmft_g",), units="tau",
+                       long_name="DMFT half-decay time of the autocorrelation")

@@ -2,7 +2,8 @@
 
 Snakemake always runs in a copy of the workflow inside a temporary directory (the ``wf``
 fixture of conftest.py), so results never land in the repository.  A study test runs its
-tiny config as ``smk(wf, "--cores", "2", "--configfile", "tests/workflow/<study>.yaml", "<study>")``.
+tiny config as ``smk(wf, "<study>", "--cores", "2", "--configfile", "tests/workflow/<study>.yaml")``
+(the target first: ``--configfile`` takes every following word as a file).
 """
 from __future__ import annotations
 

@@ -42,74 +42,27 @@ def _run(net, sim, lyap, ids=(0,), xp=None):
 
 
 # ---------------------------------------------------------------------------
-# reference: N -> infinity DMFT of the SCS network
+# reference: N -> infinity DMFT of the SCS network (balnet.meanfield)
 # ---------------------------------------------------------------------------
-def scs_dmft_lambda_max(g, n_gh=101, n_tab=1001, L=40.0, h=0.01):
-    r"""Largest Lyapunov exponent of the SCS network (tanh, J0 = 0) for N -> infinity.
-
-    Dynamic mean-field theory of Sompolinsky, Crisanti & Sommers, PRL 61, 259
-    (1988), in the Schroedinger form of Crisanti & Sompolinsky, PRE 98, 062120
-    (2018) and Schuecker, Goedeke & Helias, PRX 8, 041029 (2018):
-
-    * autocorrelation :math:`\Delta(\tau)`: :math:`\ddot\Delta = \Delta - g^2
-      C_\phi(\Delta;\Delta_0)` with :math:`\Delta(0)=\Delta_0`,
-      :math:`\dot\Delta(0) = 0`, and :math:`\Delta_0` fixed by
-      :math:`\Delta_0^2/2 = g^2(\langle\Phi^2\rangle - \langle\Phi\rangle^2)`,
-      :math:`\Phi = \log\cosh`;
-    * :math:`E_0` = ground-state energy of
-      :math:`-\partial_\tau^2 + 1 - g^2 C_{\phi'}(\Delta(\tau);\Delta_0)`;
-    * :math:`\lambda_\mathrm{max} = -1 + \sqrt{1 - E_0}`.
-
-    :math:`C_F(\Delta;\Delta_0) = E[F(x_1)F(x_2)]` for centred Gaussians of
-    variance :math:`\Delta_0` and covariance :math:`\Delta` (Gauss-Hermite).
-    This is the theory Engelken, Wolf & Abbott, PRR 5, 043044 (2023) compare
-    their N-body spectra with.
-    """
-    from scipy import integrate, interpolate, linalg, optimize
-
-    z, wz = np.polynomial.hermite_e.hermegauss(n_gh)
-    wz = wz / wz.sum()
-    Phi = lambda x: np.logaddexp(x, -x) - np.log(2.0)  # noqa: E731  (antiderivative of tanh)
-    dphi = lambda x: 1.0 / np.cosh(x) ** 2  # noqa: E731
-    mean = lambda F, D0: wz @ F(np.sqrt(D0) * z)  # noqa: E731
-
-    def cov(F, D, D0):
-        a, b = np.sqrt(np.clip(D0 - D, 0, None)), np.sqrt(np.clip(D, 0, None))
-        inner = F(a[:, None, None] * z[None, None, :] + b[:, None, None] * z[None, :, None]) @ wz
-        return (inner**2) @ wz
-
-    D0 = optimize.brentq(lambda D: D * D / 2 - g * g * (mean(lambda x: Phi(x) ** 2, D) - mean(Phi, D) ** 2), 1e-9, 1e3)
-    Dt = np.linspace(0.0, D0, n_tab)
-    Cphi = interpolate.CubicSpline(Dt, cov(np.tanh, Dt, D0))
-    Cdphi = interpolate.CubicSpline(Dt, cov(dphi, Dt, D0))
-    small = lambda t, y: y[0] - 1e-7  # noqa: E731
-    turn = lambda t, y: y[1]  # noqa: E731  (numerical undershoot of the separatrix)
-    small.terminal = turn.terminal = True
-    turn.direction = 1
-    sol = integrate.solve_ivp(lambda t, y: [y[1], y[0] - g * g * Cphi(y[0])], (0, L), [D0, 0.0], events=(small, turn),
-                              dense_output=True, rtol=1e-11, atol=1e-14, method="DOP853")
-    ts = sol.t[-1]
-    kappa = np.sqrt(1 - g * g * mean(dphi, D0) ** 2)  # decay rate of Delta at large tau
-    tg = np.arange(-L, L + h / 2, h)
-    at = np.abs(tg)
-    Dg = np.where(at < ts, sol.sol(np.minimum(at, ts))[0], sol.y[0, -1] * np.exp(-kappa * (at - ts)))
-    Veff = 1.0 - g * g * Cdphi(np.clip(Dg, 0, D0))
-    E0 = linalg.eigh_tridiagonal(2 / h**2 + Veff, -np.ones(len(tg) - 1) / h**2, select="i", select_range=(0, 0))[0][0]
-    return -1.0 + np.sqrt(1.0 - E0)
-
-
-# DMFT lambda_max [1/tau] of the SCS network (N -> infinity), from
-# scs_dmft_lambda_max above (independently checked by a direct 3-D
-# Gauss-Hermite evaluation without tabulation: 0.046746, 0.112458, 0.235718).
-# No tabulated published numbers were reachable from here; these are the
-# predictions of the SCS 1988 theory that Engelken et al. 2023 plot against.
-DMFT_LAMBDA_MAX = {1.5: 0.04675, 2.0: 0.11246, 3.0: 0.23575}
+# DMFT lambda_max [1/tau] of the SCS network (N -> infinity): the ground state of the
+# Schroedinger problem of Schuecker, Goedeke & Helias, PRX 8, 041029 (2018) on the SCS 1988
+# autocorrelation, lambda_max = -1 + sqrt(1 - E0) (balnet.meanfield.dmft; its internal
+# checks are tests/test_meanfield.py).  These values were first computed by an in-test
+# solver with 101-node Gauss-Hermite averages, which gave 0.23575 at g = 3: with Delta0 = 5.45
+# that rule is off by ~1e-4 in C_phi' (tests/test_meanfield.py shows the Gauss-Hermite error
+# at Delta0 = 10); with 201 nodes the same solver gave 0.235464, and balnet.meanfield
+# (trapezoid rule checked against adaptive quadrature to 1e-9) gives 0.235461.  The g = 1.5
+# and 2 values were unaffected (1e-6).  These are the predictions of the SCS 1988 theory that
+# Engelken, Wolf & Abbott, PRR 5, 043044 (2023) plot their N-body spectra against.
+DMFT_LAMBDA_MAX = {1.5: 0.04675, 2.0: 0.11246, 3.0: 0.23546}
 
 
 def test_dmft_reference_values():
-    # the table above is what the solver gives (rtol 1e-3)
+    # the table above is what the solver gives (rtol 1e-4; measured 0.0467462, 0.1124582, 0.2354613)
+    from balnet.meanfield import dmft
+
     for g, lam in DMFT_LAMBDA_MAX.items():
-        assert scs_dmft_lambda_max(g) == pytest.approx(lam, rel=1e-3)
+        assert dmft(g).lambda_max == pytest.approx(lam, rel=1e-4)
 
 
 # ---------------------------------------------------------------------------
@@ -309,7 +262,7 @@ def test_scs_lambda_max_matches_dmft_n2000(g):
     # (1.5-3.5 min per g on 1 core).  Tolerance: 10 % of the DMFT value or 3 standard
     # errors over trials, whichever is larger; finite N biases low by ~c/N.
     # Measured mean +- s.e.: 0.0446 +- 0.0030 (g = 1.5, -4.7 %), 0.1055 +- 0.0021
-    # (g = 2, -6.2 %), 0.2268 +- 0.0044 (g = 3, -3.8 %).
+    # (g = 2, -6.2 %), 0.2268 +- 0.0044 (g = 3, -3.7 %).
     net = NetworkParams(N=2000, J0=0.0, g=g)
     r = _run(net, _sim(T=200.0, t_warmup=50.0, trials=4), LyapunovParams(k=1, t_window=50.0, n_boot=0))
     lam = r["lambda_max"].ravel()

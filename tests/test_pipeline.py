@@ -88,26 +88,42 @@ def test_lint_clean(wf):
 @needs_snakemake
 def test_dry_run_default_config(wf):
     """Full default config: 3 x 3 points -> 9 simulate, 9 lyapunov, 9 activity plots, 9 learn,
-    3 reductions; the workflow profile is picked up; 2 MPI ranks per point with --cores 2; paths
-    follow the Paramspace pattern."""
+    3 reductions and the mean-field theory; each study one job per point of its own sweep plus
+    its reduction; the workflow profile is picked up; 2 MPI ranks per point with --cores 2;
+    paths follow the Paramspace pattern.  ``studies: []`` leaves the studies out of rule all."""
     r = smk(wf, "-n", "-p", "--cores", "2")
     out = r.stdout + r.stderr
     cfg = yaml.safe_load((wf / "config.yaml").read_text())
     n = np.prod([len(v) for v in cfg["sweep"].values()])
-    assert job_counts(out) == {"simulate": n, "lyapunov": n, "plot_activity": n, "learn": n, "reduce_phases": 1,
-                               "reduce_lyapunov": 1, "reduce_learning": 1, "all": 1, "total": 4 * n + 4}
+    study = {s: int(np.prod([len(v) for v in cfg[s]["sweep"].values()])) for s in ("fim", "dsnn", "kuramoto")}
+    expected = {"simulate": n, "lyapunov": n, "plot_activity": n, "learn": n, "reduce_phases": 1,
+                "reduce_lyapunov": 1, "reduce_learning": 1, "meanfield_dmft": 1, "all": 1}
+    for s, k in study.items():
+        expected.update({f"{s}_point": k, f"{s}_reduce": 1})
+    expected["total"] = sum(expected.values())
+    assert job_counts(out) == expected
     assert "mpiexec -n 2 balnet learn" in out
     assert "profiles/default" in out and "mpiexec -n 2 balnet simulate" in out
     assert "results/demo/g~0.5/J0~0.0/run.h5" in out
     assert "--set=g=0.5 --set=J0=0.0" in out
+    assert "results/demo/fim/M~100/activation~tanh/fim.h5" in out and "results/demo/kuramoto/n~22/kuramoto.h5" in out
+    only = wf / "only.yaml"
+    only.write_text("studies: []\n")
+    counts = job_counts(smk(wf, "-n", "--cores", "2", "--configfile", str(only)).stdout)
+    assert not any(k.startswith(("fim", "dsnn", "kuramoto")) for k in counts) and counts["simulate"] == n
 
 
 def test_default_and_tiny_configs_are_valid():
-    """config.yaml and every tiny test config (studies included) pass the schema."""
+    """config.yaml and every tiny test config (studies included) pass the schema, each as
+    Snakemake sees it: ``--configfile`` values merged over config.yaml, section by section."""
     v = validator()
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
     for path in (ROOT / "config.yaml", *sorted((ROOT / "tests" / "workflow").glob("*.yaml"))):
-        errors = list(v.iter_errors(yaml.safe_load(path.read_text())))
-        assert not errors, [e.message for e in errors]
+        cfg = dict(base)
+        for key, value in yaml.safe_load(path.read_text()).items():
+            cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value
+        errors = list(v.iter_errors(cfg))
+        assert not errors, (path.name, [e.message for e in errors])
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..params import ConfigError, describe, from_mapping, load_yaml
 
-__all__ = ["add_record_flags", "add_common", "collect_records", "progress_enabled", "parse_set"]
+__all__ = ["add_common", "add_inputs", "add_record_flags", "collect_records", "parse_set", "progress_enabled", "subcommands"]
 
 
 def _flag(name: str) -> str:
@@ -32,6 +32,26 @@ def add_common(parser: argparse.ArgumentParser, *, output: bool = True, config: 
     if output:
         parser.add_argument("-o", "--output", required=True, metavar="H5", help="output HDF5 file (written atomically)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def subcommands(parser: argparse.ArgumentParser):
+    """Second-level commands (``balnet fim run|reduce``): returns ``add(name, help, description)``,
+    which makes one sub-parser with the parent's help formatter; the chosen name is ``args.what``."""
+    sub = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=type(parser))
+    sub.required = True
+
+    def add(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description or help, formatter_class=parser.formatter_class)
+
+    return add
+
+
+def add_inputs(parser: argparse.ArgumentParser, metavar: str, help: str, *, figure: str | None = None) -> None:
+    """The arguments of a reduction: input files, ``-o H5`` and, with ``figure``, ``--figure PNG``."""
+    parser.add_argument("files", nargs="+", metavar=metavar, help=help)
+    parser.add_argument("-o", "--output", required=True, metavar="H5", help="output HDF5 file (written atomically)")
+    if figure:
+        parser.add_argument("--figure", metavar="PNG", help=figure)
 
 
 def parse_set(items) -> dict[str, Any]:

@@ -1,14 +1,20 @@
 """Reduce per-point results of a sweep to phase diagrams, Lyapunov statistics and learning curves.
 
   balnet reduce phases RUN.h5 ... [--lyapunov LYAP.h5 ...] -o phase_diagram.h5 [--figure phase_diagram.png]
+                       [--predictions-figure predictions.png] [--no-predictions]
       classify every realization x trial of every simulation file (decay,
       fixed_point, oscillation, chaos, cycle, divergent; thresholds below, see
       balnet.phases) and write the class fractions per sweep point, the labels
-      and all order parameters, with the swept parameters as dimensions.
+      and all order parameters, with the swept parameters as dimensions; also the
+      state that the eigenvalues of J at x = 0 predict for every realization and
+      the predicted-vs-measured confusion table per point (balnet.meanfield; tanh,
+      I0 = 0, no noise).
 
   balnet reduce lyapunov LYAP.h5 ... -o lyapunov_stats.h5 [--figure lyapunov_stats.png] [--histograms ftle.png]
+                         [--no-theory]
       mean, spread and histograms of lambda_max and of the micro and macro
-      finite-time Lyapunov exponents per sweep point.
+      finite-time Lyapunov exponents per sweep point, with the SCS mean-field
+      lambda_max(g) (J0 = 0, N -> infinity) as a reference curve.
 
   balnet reduce learning LEARN.h5 ... -o learning_curves.h5 [--figure learning_curves.png]
       test error vs training size per condition (baseline, FTLE selection,
@@ -31,33 +37,36 @@ ORDER = 60
 
 def add_arguments(p):
     from ..phases import PhaseCriteria
-    from ._common import add_record_flags
+    from ._common import add_record_flags, subcommands
 
-    sub = p.add_subparsers(dest="what", metavar="WHAT", parser_class=type(p))
-    sub.required = True
-    fmt = p.formatter_class
+    sub = subcommands(p)
 
-    ph = sub.add_parser("phases", help="classify states and build the phase diagram", formatter_class=fmt,
-                        description="Classify every realization x trial of simulation files and reduce to a phase diagram.")
+    ph = sub("phases", "classify states and build the phase diagram",
+             "Classify every realization x trial of simulation files and reduce to a phase diagram.")
     ph.add_argument("runs", nargs="+", metavar="RUN.h5", help="simulation files (kind=simulation), one per sweep point")
     ph.add_argument("--lyapunov", nargs="+", default=[], metavar="LYAP.h5",
                     help="Lyapunov files of the same points (matched by parameters) for lambda_max")
     _common(ph)
     ph.add_argument("-c", "--config", metavar="YAML", help="classification thresholds (flat keys or a 'phases' section)")
     ph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a threshold (repeatable)")
+    ph.add_argument("--no-predictions", action="store_true",
+                    help="skip the linear-stability predictions (eigenvalues of J at x = 0)")
+    ph.add_argument("--predictions-figure", metavar="PNG",
+                    help="also draw the predicted-vs-measured confusion table to this path")
     add_record_flags(ph, PhaseCriteria, "classification thresholds")
 
-    ly = sub.add_parser("lyapunov", help="statistics and histograms of Lyapunov exponents", formatter_class=fmt,
-                        description="Per-point statistics of lambda_max and of micro/macro FTLEs over a sweep.")
+    ly = sub("lyapunov", "statistics and histograms of Lyapunov exponents",
+             "Per-point statistics of lambda_max and of micro/macro FTLEs over a sweep.")
     ly.add_argument("files", nargs="+", metavar="LYAP.h5", help="Lyapunov files (kind=lyapunov), one per sweep point")
     _common(ly)
     ly.add_argument("--bins", type=int, default=40, help="number of histogram bins")
     ly.add_argument("--range", nargs=2, type=float, default=None, metavar=("LO", "HI"),
                     help="histogram range [1/tau] (default: 0.5-99.5 %% of all values)")
     ly.add_argument("--histograms", metavar="PNG", help="also draw the FTLE histograms of every point")
+    ly.add_argument("--no-theory", action="store_true", help="skip the SCS mean-field reference curve")
 
-    le = sub.add_parser("learning", help="learning curves over a sweep", formatter_class=fmt,
-                        description="Per-point learning curves (test NRMSE vs training size) of learning files.")
+    le = sub("learning", "learning curves over a sweep",
+             "Per-point learning curves (test NRMSE vs training size) of learning files.")
     le.add_argument("files", nargs="+", metavar="LEARN.h5", help="learning files (kind=learning), one per sweep point")
     _common(le)
 
@@ -84,19 +93,26 @@ def _phases(args) -> int:
     from ._common import collect_records
 
     (crit,) = collect_records(args, [PhaseCriteria], {"phases": PhaseCriteria})
-    pd = phase_diagram(args.runs, args.lyapunov or None, sweep=args.sweep, criteria=crit)
+    pd = phase_diagram(args.runs, args.lyapunov or None, sweep=args.sweep, criteria=crit,
+                       predictions=not args.no_predictions)
     write_phase_diagram(pd, args.output, inputs=[*args.runs, *args.lyapunov])
     if args.figure:
         from ..figures import plot_phase_diagram
 
         plot_phase_diagram(args.output, args.figure)
+    if args.predictions_figure:
+        if args.no_predictions:
+            raise ConfigError("--predictions-figure needs the predictions (drop --no-predictions)")
+        from ..meanfield import plot_stability
+
+        plot_stability(args.output, args.predictions_figure)
     return 0
 
 
 def _lyapunov(args) -> int:
     from ..phases import lyapunov_statistics, write_lyapunov_statistics
 
-    st = lyapunov_statistics(args.files, sweep=args.sweep, bins=args.bins, range_=args.range)
+    st = lyapunov_statistics(args.files, sweep=args.sweep, bins=args.bins, range_=args.range, theory=0 if args.no_theory else 16)
     write_lyapunov_statistics(st, args.output, inputs=args.files)
     if args.figure or args.histograms:
         from ..figures import plot_ftle_histograms, plot_lyapunov_stats

@@ -28,10 +28,12 @@ class Sweep:
     """A grid of parameter values under a path prefix: every combination is one point.
 
     ``Sweep({"g": [0.5, 2.0], "J0": [0.0, 1.0]}, RESULTS)`` gives ``pattern``
-    ``RESULTS/g~{g}/J0~{J0}``, ``points`` (one path per combination), ``files(name)``,
-    ``values(wildcards)`` (the swept values of a job) and ``constraints`` (a regex per
-    swept name, for a rule's ``wildcard_constraints``).  An empty sweep is one point,
-    the prefix itself.  Every study builds its grid with this class.
+    ``RESULTS/g~{g}/J0~{J0}``, ``point`` (the part after the prefix, ``g~{g}/J0~{J0}``, for
+    log and benchmark paths), ``points`` (one path per combination), ``files(name)``,
+    ``values(wildcards)`` (the swept values of a job), ``constraints`` (a regex per swept
+    name, for a rule's ``wildcard_constraints``) and ``labels`` (report labels of a per-point
+    figure).  An empty sweep is one point, the prefix itself (``point`` is then ``"all"``).
+    Every study builds its grid with this class.
     """
 
     def __init__(self, spec, prefix):
@@ -41,14 +43,18 @@ class Sweep:
         if not spec:
             self.space = None
             self.pattern = prefix
+            self.point = "all"
             self.points = [prefix]
             self.constraints = {}
+            self.labels = None
             return
         self.space = Paramspace(
             pd.DataFrame(list(itertools.product(*spec.values())), columns=self.names),
             param_sep="~",
         )
-        self.pattern = f"{prefix}/{self.space.wildcard_pattern}"
+        self.point = self.space.wildcard_pattern
+        self.pattern = f"{prefix}/{self.point}"
+        self.labels = {name: f"{{{name}}}" for name in self.names}
         self.points = [f"{prefix}/{p}" for p in self.space.instance_patterns]
         self.constraints = {
             name: "|".join(re.escape(_as_text(v)) for v in self.space.dataframe[name].unique())
@@ -110,13 +116,15 @@ def study_args(wildcards, section, grid, accepted=None):
 
 
 def omp_threads(wildcards, threads, resources):
-    """BLAS threads per MPI rank, so that ranks x threads = the job's cores."""
+    """BLAS threads per MPI rank, so that ranks x threads = the job's cores.  Rules pass it as
+    OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS: Snakemake exports the last two
+    as the job's threads, which would give every rank all of the job's cores."""
     return max(1, int(threads) // max(1, int(resources.mpi_ranks)))
 
 
 def point_labels():
     """Report labels of a per-point figure: one column per swept parameter (wildcards)."""
-    return {name: f"{{{name}}}" for name in SWEEP_NAMES}
+    return SWEEP_GRID.labels
 
 
 def point_files(name):
@@ -124,7 +132,8 @@ def point_files(name):
 
 
 # final outputs of the sibling studies, registered by their rules files
-# (workflow/rules/<study>.smk appends to STUDY_OUTPUTS[<study>] when its config section is present)
+# (workflow/rules/<study>.smk sets STUDY_OUTPUTS[<study>] when its config section is present);
+# `studies:` in the config limits which of them `rule all` builds (their targets always work)
 STUDY_OUTPUTS = {}
 
 
@@ -140,6 +149,8 @@ def all_outputs():
         out += [f"{RESULTS}/learning_curves.h5", f"{RESULTS}/learning_curves.png"]
     if config.get("plots", {}).get("activity", True):
         out += point_files("activity.png")
-    for files in STUDY_OUTPUTS.values():
-        out += files
+    wanted = config.get("studies")  # None: every study whose section is present
+    for study, files in STUDY_OUTPUTS.items():
+        if wanted is None or study in wanted:
+            out += files
     return out

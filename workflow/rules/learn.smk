@@ -32,7 +32,7 @@ rule learn:
     resources:
         mpi_ranks=lambda wc, threads: threads,
     shell:
-        "OMP_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
+        "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
         "balnet learn {params.args} --quiet -o {output.h5} --figure {output.png} > {log} 2>&1"
 
 

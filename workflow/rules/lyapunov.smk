@@ -18,5 +18,5 @@ rule lyapunov:
     resources:
         mpi_ranks=lambda wc, threads: threads,
     shell:
-        "OMP_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
+        "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
         "balnet lyapunov {params.args} --quiet -o {output} > {log} 2>&1"

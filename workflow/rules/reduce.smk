@@ -1,4 +1,6 @@
-# Stage 3: reductions over the sweep: phase diagram and Lyapunov statistics.
+# Stage 3: reductions over the sweep: phase diagram (with the linear-stability predictions of
+# balnet.meanfield), Lyapunov statistics (with the SCS mean-field reference), and, when config
+# has a `meanfield:` section, the SCS mean-field theory beside the J0 = 0 points.
 
 
 rule reduce_phases:
@@ -12,6 +14,11 @@ rule reduce_phases:
             caption="../report/phase_diagram.rst",
             category="Phase diagram",
         ),
+        predictions=report(
+            f"{RESULTS}/phase_predictions.png",
+            caption="../report/meanfield_stability.rst",
+            category="Phase diagram",
+        ),
     conda:
         "../envs/balnet.yaml"
     log:
@@ -23,7 +30,8 @@ rule reduce_phases:
         criteria=section_args("phases"),
     shell:
         "balnet reduce phases {input.runs} --lyapunov {input.lyapunov} --sweep {params.sweep} "
-        "{params.criteria} -o {output.h5} --figure {output.png} > {log} 2>&1"
+        "{params.criteria} -o {output.h5} --figure {output.png} --predictions-figure {output.predictions} "
+        "> {log} 2>&1"
 
 
 rule reduce_lyapunov:
@@ -58,3 +66,36 @@ rule reduce_lyapunov:
     shell:
         "balnet reduce lyapunov {input} --sweep {params.sweep} --bins {params.bins} {params.range} "
         "-o {output.h5} --figure {output.png} --histograms {output.hist} > {log} 2>&1"
+
+
+MEANFIELD = config.get("meanfield")
+if MEANFIELD is not None:
+
+    rule meanfield_dmft:
+        input:
+            runs=point_files("run.h5"),
+            lyapunov=point_files("lyapunov.h5"),
+        output:
+            h5=f"{RESULTS}/meanfield_dmft.h5",
+            png=report(
+                f"{RESULTS}/meanfield_dmft.png",
+                caption="../report/meanfield_dmft.rst",
+                category="Mean-field theory",
+            ),
+        conda:
+            "../envs/balnet.yaml"
+        log:
+            f"{LOGS}/meanfield_dmft.log",
+        benchmark:
+            f"{BENCH}/meanfield_dmft.tsv"
+        params:
+            args=section_args("meanfield"),
+        shell:
+            "balnet meanfield dmft --runs {input.runs} --lyapunov {input.lyapunov} {params.args} --quiet "
+            "-o {output.h5} --figure {output.png} > {log} 2>&1"
+
+    rule meanfield:
+        input:
+            rules.meanfield_dmft.output,
+
+    STUDY_OUTPUTS["meanfield"] = [f"{RESULTS}/meanfield_dmft.h5", f"{RESULTS}/meanfield_dmft.png"]

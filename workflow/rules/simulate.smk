@@ -17,7 +17,7 @@ rule simulate:
     resources:
         mpi_ranks=lambda wc, threads: threads,
     shell:
-        "OMP_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
+        "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
         "balnet simulate {params.args} --quiet -o {output} > {log} 2>&1"
 
 

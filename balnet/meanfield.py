@@ -1,0 +1,895 @@
+r"""Mean-field theory beside the measurements: SCS dynamical mean-field theory (DMFT),
+the largest Lyapunov exponent from DMFT, and linear-stability predictions per realization.
+
+**1. Stationary DMFT of the SCS network** (``J0 = 0``, :math:`\phi = \tanh`,
+:math:`\tau = 1`; Sompolinsky, Crisanti & Sommers, PRL 61, 259 (1988)).  For
+:math:`N\to\infty` every unit is a Gaussian process with autocorrelation
+:math:`\Delta(\tau) = \langle x_i(t) x_i(t+\tau)\rangle`, which obeys the motion of a
+classical particle
+
+.. math::
+    \ddot\Delta = -\frac{\partial V}{\partial \Delta},\qquad
+    V(\Delta;\Delta_0) = -\frac{\Delta^2}{2}
+        + g^2\big[C_\Phi(\Delta;\Delta_0) - C_\Phi(0;\Delta_0)\big],\qquad
+    \Phi(x) = \int_0^x\phi = \ln\cosh x,
+
+where, for two centred Gaussians :math:`x_1, x_2` of variance :math:`\Delta_0` and
+covariance :math:`\Delta`,
+
+.. math::
+    C_F(\Delta;\Delta_0) = \langle F(x_1)F(x_2)\rangle
+      = \int\!Dz\,\Big[\int\!Dx\,F\big(\sqrt{\Delta_0-|\Delta|}\,x + \sqrt{|\Delta|}\,z\big)\Big]^2,
+    \qquad Dz = \frac{e^{-z^2/2}}{\sqrt{2\pi}}dz .
+
+Price's theorem, :math:`\partial_\Delta C_F = C_{F'}`, turns the force into
+:math:`\ddot\Delta = \Delta - g^2 C_\phi(\Delta;\Delta_0)`.  The self-consistent
+solution is the separatrix that starts at rest at :math:`\Delta(0) = \Delta_0` and
+reaches :math:`\Delta\to 0` as :math:`\tau\to\infty`; energy conservation fixes
+:math:`\Delta_0` by :math:`V(\Delta_0;\Delta_0) = V(0;\Delta_0)`, i.e.
+
+.. math::
+    \frac{\Delta_0^2}{2} = g^2\big(\langle\Phi^2\rangle_{\Delta_0} - \langle\Phi\rangle_{\Delta_0}^2\big).
+
+Near :math:`\Delta = 0`, :math:`C_\phi \approx \Delta\,\langle\phi'\rangle^2`, so the
+tail decays as :math:`\Delta \propto e^{-\kappa\tau}` with the *asymptotic rate*
+:math:`\kappa = \sqrt{1 - g^2\langle\phi'\rangle_{\Delta_0}^2}`.  We also report the
+*half-decay time* :math:`\tau_{1/2}`, :math:`\Delta(\tau_{1/2}) = \Delta_0/2`.  For
+:math:`g \le 1` the only solution is :math:`\Delta \equiv 0`.
+
+**2. The largest Lyapunov exponent from DMFT** (Schuecker, Goedeke & Helias, PRX 8,
+041029 (2018); Crisanti & Sompolinsky, PRE 98, 062120 (2018)).  Two replicas
+:math:`x, x'` that share :math:`J` have a distance
+:math:`d(t,s) = \langle (x_i(t)-x'_i(t))(x_i(s)-x'_i(s))\rangle`; linearized about
+identical replicas, :math:`(\partial_t+1)(\partial_s+1)\,d = g^2 C_{\phi'}(\Delta(t-s))\,d`.
+With :math:`T = t+s`, :math:`\tau = t-s` one has
+:math:`(\partial_t+1)(\partial_s+1) = (\partial_T+1)^2 - \partial_\tau^2`, and the
+ansatz :math:`d = e^{\lambda T}\psi(\tau)` gives the Schrödinger problem
+
+.. math::
+    H\psi = \big[-\partial_\tau^2 + W(\tau)\big]\psi = E\,\psi,\qquad
+    W(\tau) = 1 - g^2 C_{\phi'}\big(\Delta(\tau);\Delta_0\big),\qquad
+    E = 1 - (1+\lambda)^2 .
+
+The equal-time squared distance :math:`d(t,t) \propto e^{2\lambda t}` grows at twice the
+exponent of the distance itself, so the largest Lyapunov exponent belongs to the ground
+state :math:`E_0`:
+
+.. math::
+    \lambda_{\max} = -1 + \sqrt{1 - E_0}\qquad[1/\tau].
+
+*Zero mode*: differentiating the equation of motion,
+:math:`\dddot\Delta = (1 - g^2 C_{\phi'}(\Delta))\dot\Delta`, i.e.
+:math:`H\dot\Delta = 0`: the odd function :math:`\dot\Delta(\tau)` (one node) is an exact
+eigenvector of :math:`H` with eigenvalue 0 (the first excited state, so :math:`E_0 < 0` and
+:math:`\lambda_{\max} > 0` in the chaotic phase).  :func:`dmft_lambda_max` reports the
+discrete first excited eigenvalue and its overlap with :math:`\dot\Delta` as a built-in
+check.  Near the onset :math:`\lambda_{\max} \approx (g-1)^2/2`.
+
+*Numerics*: Gaussian averages use the trapezoid ("sinc") rule on equispaced nodes
+:math:`z_i = i h`, :math:`|z_i| \le z_{\max}`, weights :math:`\propto e^{-z_i^2/2}`
+(:func:`gauss_rule`), which converges geometrically, error
+:math:`\sim e^{-2\pi d/h}` for an integrand analytic in a strip of half-width
+:math:`d` (Trefethen & Weideman, SIAM Rev. 56, 385 (2014)).  For
+:math:`\tanh(\sqrt{\Delta_0}z)` the nearest pole is at :math:`d = \pi/(2\sqrt{\Delta_0})`
+(0.5 at :math:`\Delta_0 = 10`), so :math:`h` shrinks as :math:`\Delta_0` grows (the
+default :math:`h = 0.1\sqrt{10/\max(\Delta_0, 10)}` agrees with nested adaptive
+``scipy.integrate.quad`` to :math:`< 10^{-10}` at :math:`\Delta_0 = 10` in the tests, where
+Gauss–Hermite is off by up to :math:`3\times10^{-2}` with 50 nodes and :math:`4\times10^{-3}`
+with 101 nodes, at :math:`\Delta = \Delta_0`).  :math:`C_\phi` and :math:`C_{\phi'}` are tabulated on
+``n_table`` values of :math:`\Delta\in[0,\Delta_0]` (cubic splines), the separatrix is
+integrated with DOP853 (``rtol`` 1e-11) until :math:`\Delta < 10^{-8}\Delta_0` or the
+numerical solution turns back, and continued by its exponential tail; :math:`H` is a
+second-order finite-difference operator on :math:`[-L, L]`, :math:`L \ge 30/\kappa`, step
+``dtau`` (``dtau`` :math:`\cdot\, 0.1/\kappa` when :math:`\kappa < 0.1`, near the onset,
+where every time scale grows like :math:`1/\kappa`).
+
+**3. Linear stability of the balanced network** (``J0 > 0``, tanh, ``I0 = 0``): at the
+trivial fixed point :math:`x = 0` the Jacobian is :math:`-1 + J` (:math:`\phi'(0) = 1`).
+Per realization, the eigenvalues of :math:`J` (bulk: disk of radius
+:math:`\rho = \sqrt{\langle g_j^2\rangle}`, Rajan & Abbott, PRL 97, 188104 (2006);
+outliers beyond it) predict the state (:func:`predict_state`): bulk beyond 1
+(:math:`\rho > 1`) :math:`\to` chaos; otherwise with :math:`\mu` the eigenvalue of largest
+real part: :math:`\mathrm{Re}\,\mu < 1 \to` decay; real :math:`\mu > 1 \to` non-trivial
+fixed point; complex pair with :math:`\mathrm{Re}\,\mu > 1 \to` oscillation with the
+predicted period :math:`2\pi/|\mathrm{Im}\,\mu|` (the period at the Hopf onset).  These
+are *linear* predictions; the tests and the confusion table of :func:`stability_table`
+compare them, realization by realization, with the class the simulation found
+(:func:`balnet.phases.classify_run`).
+
+Everything here runs on the host with numpy/scipy (tables of a few hundred values, tridiagonal
+eigenproblems, one :math:`N\times N` eigendecomposition per realization), whatever the backend
+of the simulations.
+
+References: H. Sompolinsky, A. Crisanti & H.-J. Sommers, PRL 61, 259 (1988);
+J. Schuecker, S. Goedeke & M. Helias, PRX 8, 041029 (2018); A. Crisanti &
+H. Sompolinsky, PRE 98, 062120 (2018); R. Engelken, F. Wolf & L. F. Abbott, PRR 5,
+043044 (2023), arXiv:2006.02427; K. Rajan & L. F. Abbott, PRL 97, 188104 (2006).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .params import ConfigError, _f
+
+__all__ = [
+    "MeanFieldParams",
+    "DMFTSolution",
+    "gauss_rule",
+    "gaussian_mean",
+    "correlation",
+    "energy_residual",
+    "solve_delta0",
+    "dmft_autocorrelation",
+    "dmft_lambda_max",
+    "dmft",
+    "dmft_curves",
+    "write_dmft",
+    "plot_dmft",
+    "bulk_radius",
+    "predict_state",
+    "stability_predictions",
+    "stability_table",
+    "predictions_applicable",
+    "run_predictions",
+    "confusion_table",
+    "write_stability",
+    "plot_stability",
+    "simulated_autocorrelation",
+    "measured_scs",
+]
+
+
+@dataclass(frozen=True)
+class MeanFieldParams:
+    """Numerical settings of the mean-field solver (section ``meanfield``)."""
+
+    quad_step: float = _f(0.0, "node spacing h of the Gaussian trapezoid rule in standard deviations "
+                                "(0: automatic, 0.1 sqrt(10 / max(Delta0, 10)))")
+    quad_range: float = _f(9.0, "half-width of the Gaussian quadrature range in standard deviations")
+    n_table: int = _f(601, "number of Delta values tabulating C_phi and C_phi' on [0, Delta0]")
+    tau_max: float = _f(40.0, "half-length L of the tau grid (enlarged to 30 decay times 1/kappa)", "tau")
+    dtau: float = _f(0.01, "tau step of the Schroedinger problem and of the Delta(tau) curve", "tau")
+    margin: float = _f(0.05, "relative margin beyond the bulk radius for an eigenvalue to count as an outlier")
+
+    def validate(self) -> None:
+        if not 0.0 <= self.quad_step < 1.0:
+            raise ConfigError(f"quad_step must lie in [0, 1), got {self.quad_step}")
+        if self.quad_range < 5.0:
+            raise ConfigError(f"quad_range must be >= 5, got {self.quad_range}")
+        if self.n_table < 50:
+            raise ConfigError(f"n_table must be >= 50, got {self.n_table}")
+        if self.tau_max <= 0 or self.dtau <= 0 or self.dtau > 0.1 * self.tau_max:
+            raise ConfigError(f"need tau_max > 0 and 0 < dtau <= tau_max/10, got {self.tau_max}, {self.dtau}")
+        if self.margin < 0:
+            raise ConfigError(f"margin must be >= 0, got {self.margin}")
+
+
+# -- Gaussian averages ---------------------------------------------------------------------
+
+def _phi(x):
+    return np.tanh(x)
+
+
+def _dphi(x):
+    return 1.0 / np.cosh(x) ** 2
+
+
+def _Phi(x):  # ln cosh x, overflow-free
+    ax = np.abs(x)
+    return ax + np.log1p(np.exp(-2.0 * ax)) - np.log(2.0)
+
+
+FUNCS = {"Phi": _Phi, "phi": _phi, "dphi": _dphi}
+
+
+def gauss_rule(step: float = 0.1, half_width: float = 9.0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes and weights of :math:`\int Dz\, f(z) \approx \sum_i w_i f(z_i)` (trapezoid rule).
+
+    Equispaced :math:`z_i = i\,h`, :math:`|z_i| \le z_{\max}` (``half_width``), weights
+    :math:`w_i \propto e^{-z_i^2/2}` normalized to sum 1 (the normalization changes them by
+    :math:`< 10^{-15}` for :math:`h \le 1`).  Returns ``(z, w)``, shape ``(n,)`` each.
+    """
+    n = int(np.floor(half_width / step))
+    z = step * np.arange(-n, n + 1, dtype=np.float64)
+    w = np.exp(-0.5 * z * z)
+    return z, w / w.sum()
+
+
+def _auto_step(D0: float, p: MeanFieldParams) -> float:
+    return p.quad_step if p.quad_step > 0 else 0.1 * np.sqrt(10.0 / max(D0, 10.0))
+
+
+def gaussian_mean(F, D0: float, rule) -> float:
+    r""":math:`\langle F(x)\rangle`, :math:`x \sim \mathcal N(0, \Delta_0)`; ``F`` a callable or a name in ``FUNCS``."""
+    F = FUNCS.get(F, F) if isinstance(F, str) else F
+    z, w = rule
+    return float(w @ F(np.sqrt(D0) * z))
+
+
+def correlation(F, D, D0: float, rule, chunk: int = 32) -> np.ndarray:
+    r""":math:`C_F(\Delta;\Delta_0)` (module docstring) for an array ``D`` of covariances, ``|D| <= D0``.
+
+    Nested rule: :math:`\sum_j w_j [\sum_i w_i F(\sqrt{\Delta_0-|\Delta|} z_i +
+    \sqrt{|\Delta|} z_j)]^2`; for :math:`\Delta < 0` the outer sign flips one argument
+    (:math:`C_F(-\Delta) = C_F(\Delta)` for even or odd ``F``).  Shape of ``D``; cost
+    :math:`O(n^2)` per value, ``chunk`` values at a time.  ``F`` may be a tuple of
+    callables/names: then a tuple of arrays, one per function, from one pass (``"phi"``
+    and ``"dphi"`` share one ``tanh`` evaluation).
+    """
+    many = isinstance(F, tuple)
+    names = F if many else (F,)
+    z, w = rule
+    # the inner average at -z_j is +-(the one at z_j) for odd/even F: its square is the same,
+    # so only the outer nodes z_j >= 0 are needed (weights doubled for z_j > 0)
+    zo = z[z >= 0]
+    wo = np.where(zo > 0, 2.0, 1.0) * w[z >= 0]
+    D = np.asarray(D, dtype=np.float64)
+    flat = np.abs(D).ravel()
+    outs = [np.empty(flat.shape) for _ in names]
+    fused = names == ("phi", "dphi")
+    funcs = [FUNCS.get(f, f) if isinstance(f, str) else f for f in names]
+    for s in range(0, flat.size, chunk):
+        d = flat[s : s + chunk]
+        a = np.sqrt(np.clip(D0 - d, 0.0, None))[:, None, None]
+        b = np.sqrt(np.clip(d, 0.0, None))[:, None, None]
+        arg = a * z[None, None, :] + b * zo[None, :, None]
+        if fused:
+            t = np.tanh(arg)
+            vals = (t, 1.0 - t * t)
+        else:
+            vals = [f(arg) for f in funcs]
+        for o, v in zip(outs, vals):
+            inner = v @ w  # (chunk, n_outer)
+            o[s : s + chunk] = (inner * inner) @ wo
+    outs = tuple(o.reshape(D.shape) for o in outs)
+    return outs if many else outs[0]
+
+
+def energy_residual(g: float, D0: float, rule) -> float:
+    r""":math:`V(\Delta_0;\Delta_0) - V(0;\Delta_0)
+    = -\Delta_0^2/2 + g^2(\langle\Phi^2\rangle - \langle\Phi\rangle^2)`."""
+    m1 = gaussian_mean(_Phi, D0, rule)
+    m2 = gaussian_mean(lambda x: _Phi(x) ** 2, D0, rule)
+    return -0.5 * D0 * D0 + g * g * (m2 - m1 * m1)
+
+
+def solve_delta0(g: float, params: MeanFieldParams | None = None) -> float:
+    r"""Variance :math:`\Delta_0` of the SCS DMFT solution (0 for ``g <= 1``).
+
+    Root of :func:`energy_residual` (``brentq``, ``xtol`` 1e-15 relative) bracketed by a
+    logarithmic scan from :math:`10^{-6}` up; the quadrature step follows :math:`\Delta_0`
+    (:func:`_auto_step`), so the scan uses the finest step of the range.
+    """
+    from scipy.optimize import brentq
+
+    p = params or MeanFieldParams()
+    if g <= 1.0:
+        return 0.0
+    grid = np.geomspace(1e-6, 1e3, 181)
+    step_max = _auto_step(grid[-1], p)
+    rule = gauss_rule(step_max, p.quad_range)
+    r = np.array([energy_residual(g, d, rule) for d in grid])
+    # residual ~ (g^2 - 1) D^2 / 2 > 0 near 0, < 0 at large D (variance of ln cosh ~ 0.36 D)
+    idx = np.nonzero((r[:-1] > 0) & (r[1:] <= 0))[0]
+    if idx.size == 0:
+        raise ConfigError(f"no DMFT solution found for g={g}")
+    i = idx[0]
+    D0 = brentq(lambda d: energy_residual(g, d, rule), grid[i], grid[i + 1], xtol=1e-15, rtol=1e-15, maxiter=200)
+    # refine with the step appropriate for D0
+    rule = gauss_rule(_auto_step(D0, p), p.quad_range)
+    lo, hi = D0 * (1 - 1e-3), D0 * (1 + 1e-3)
+    return float(brentq(lambda d: energy_residual(g, d, rule), lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200))
+
+
+@dataclass
+class DMFTSolution:
+    """Result of :func:`dmft` for one ``g`` (all times in tau, rates in 1/tau)."""
+
+    g: float
+    delta0: float                 #: variance Delta(0)
+    tau: np.ndarray               #: tau grid [0, L], step dtau (coarser near the onset)
+    delta: np.ndarray             #: Delta(tau) on ``tau``
+    ddelta: np.ndarray            #: dDelta/dtau on ``tau``
+    kappa: float                  #: asymptotic decay rate of Delta
+    tau_half: float               #: Delta(tau_half) = Delta0/2
+    lambda_max: float = np.nan    #: -1 + sqrt(1 - E0)
+    E0: float = np.nan            #: ground-state energy of H
+    E1: float = np.nan            #: first excited eigenvalue (zero mode: ~0)
+    zero_mode_overlap: float = np.nan  #: |<psi_1, dDelta>| / (|psi_1| |dDelta|)
+    energy_residual: float = np.nan    #: V(Delta0) - V(0) at the solution
+    energy_drift: float = np.nan       #: max |Delta'^2/2 + V(Delta)| along the integrated separatrix
+    extras: dict = dataclasses.field(default_factory=dict)
+
+
+def dmft_autocorrelation(g: float, params: MeanFieldParams | None = None) -> DMFTSolution:
+    r"""Self-consistent :math:`\Delta(\tau)` of the SCS network (module docstring, part 1).
+
+    Returns a :class:`DMFTSolution` without the Lyapunov fields; ``extras`` hold the
+    spline tables (``"C_phi"``, ``"C_dphi"``), the quadrature rule and
+    the grid length actually used.
+    """
+    from scipy import integrate, interpolate
+    from scipy.optimize import brentq
+
+    p = params or MeanFieldParams()
+    if g <= 1.0:
+        tau = np.arange(0.0, p.tau_max + p.dtau / 2, p.dtau)
+        z = np.zeros_like(tau)
+        return DMFTSolution(g=g, delta0=0.0, tau=tau, delta=z, ddelta=z.copy(), kappa=np.nan, tau_half=np.nan,
+                            energy_residual=0.0, energy_drift=0.0)
+    D0 = solve_delta0(g, p)
+    rule = gauss_rule(_auto_step(D0, p), p.quad_range)
+    Dt = np.linspace(0.0, D0, p.n_table)
+    c_phi, c_dphi = correlation(("phi", "dphi"), Dt, D0, rule)
+    tabs = {"phi": interpolate.CubicSpline(Dt, c_phi), "dphi": interpolate.CubicSpline(Dt, c_dphi)}
+    Cphi = tabs["phi"]
+    kappa = float(np.sqrt(1.0 - g * g * gaussian_mean(_dphi, D0, rule) ** 2))
+    stop = 1e-8 * D0
+
+    def small(t, y):
+        return y[0] - stop
+
+    def turn(t, y):  # numerical undershoot of the separatrix: the particle turns back
+        return y[1]
+
+    small.terminal = turn.terminal = True
+    turn.direction = 1
+    L = max(p.tau_max, 30.0 / kappa)
+    step = p.dtau * max(1.0, 0.1 / kappa)  # near the onset every scale grows like 1/kappa
+    sol = integrate.solve_ivp(lambda t, y: [y[1], y[0] - g * g * Cphi(y[0])], (0.0, L), [D0, 0.0],
+                              events=(small, turn), dense_output=True, rtol=1e-11, atol=1e-14 * D0, method="DOP853")
+    ts = float(sol.t[-1])
+    tau = np.arange(0.0, L + step / 2, step)
+    inside = tau < ts
+    y = sol.sol(np.minimum(tau, ts))
+    tail = sol.y[0, -1] * np.exp(-kappa * (tau - ts))
+    delta = np.where(inside, y[0], tail)
+    ddelta = np.where(inside, y[1], -kappa * tail)
+    tau_half = float(brentq(lambda t: sol.sol(t)[0] - 0.5 * D0, 0.0, ts)) if sol.y[0, -1] < 0.5 * D0 else np.nan
+    # energy along the solution: E = Delta'^2/2 + V(Delta), V(Delta) = -Delta^2/2 + g^2 (C_Phi(Delta) - C_Phi(0))
+    tt = np.linspace(0.0, ts, 41)
+    yy = sol.sol(tt)
+    V = -0.5 * yy[0] ** 2 + g * g * (correlation(_Phi, yy[0], D0, rule) - correlation(_Phi, 0.0, D0, rule))
+    drift = float(np.max(np.abs(0.5 * yy[1] ** 2 + V)))
+    return DMFTSolution(g=g, delta0=D0, tau=tau, delta=delta, ddelta=ddelta, kappa=kappa, tau_half=tau_half,
+                        energy_residual=float(energy_residual(g, D0, rule)), energy_drift=drift,
+                        extras=dict(C_phi=tabs["phi"], C_dphi=tabs["dphi"], rule=rule, L=L,
+                                    t_separatrix=ts))
+
+
+def dmft_lambda_max(sol: DMFTSolution) -> DMFTSolution:
+    r"""Fill the Lyapunov fields of ``sol`` (module docstring, part 2); returns ``sol``.
+
+    :math:`H = -\partial_\tau^2 + 1 - g^2 C_{\phi'}(\Delta(|\tau|))` on :math:`[-L, L]`
+    (Dirichlet ends, step ``dtau``), lowest two eigenvalues by
+    ``scipy.linalg.eigh_tridiagonal``: :math:`E_0 \to \lambda_{\max} = -1 + \sqrt{1-E_0}`,
+    :math:`E_1` should vanish (zero mode :math:`\dot\Delta`, discretization error
+    :math:`O(\mathrm{dtau}^2)`).  For ``g <= 1`` :math:`\Delta \equiv 0`, :math:`H` has no
+    bound state and :math:`\lambda_{\max} = g - 1` (edge of the spectrum of
+    :math:`-1 + J`, circular law).
+    """
+    from scipy.linalg import eigh_tridiagonal
+
+    g = sol.g
+    if sol.delta0 <= 0.0:
+        sol.lambda_max = g - 1.0
+        return sol
+    h = sol.tau[1] - sol.tau[0]
+    Dg = np.concatenate([sol.delta[:0:-1], sol.delta])
+    dD = np.concatenate([-sol.ddelta[:0:-1], sol.ddelta])
+    W = 1.0 - g * g * sol.extras["C_dphi"](np.clip(Dg, 0.0, sol.delta0))
+    n = W.size
+    E, V = eigh_tridiagonal(2.0 / h**2 + W, -np.ones(n - 1) / h**2, select="i", select_range=(0, 1))
+    sol.E0, sol.E1 = float(E[0]), float(E[1])
+    sol.lambda_max = float(-1.0 + np.sqrt(1.0 - sol.E0))
+    sol.zero_mode_overlap = float(abs(V[:, 1] @ dD) / (np.linalg.norm(V[:, 1]) * np.linalg.norm(dD)))
+    return sol
+
+
+def dmft(g: float, params: MeanFieldParams | None = None) -> DMFTSolution:
+    """:func:`dmft_autocorrelation` followed by :func:`dmft_lambda_max`."""
+    return dmft_lambda_max(dmft_autocorrelation(g, params))
+
+
+# -- curves over g, files and figures ---------------------------------------------------------
+
+#: scalar results of :func:`dmft_curves`: name -> (units, long name)
+DMFT_SCALARS = {
+    "delta0": ("1", "DMFT variance Delta(0) of x_i"),
+    "lambda_max": ("1/tau", "DMFT largest Lyapunov exponent -1 + sqrt(1 - E0)"),
+    "kappa": ("1/tau", "asymptotic decay rate of Delta(tau), sqrt(1 - g^2 <phi'>^2)"),
+    "tau_half": ("tau", "half-decay time: Delta(tau_half) = Delta0 / 2"),
+    "E0": ("1/tau^2", "ground-state energy of the Schroedinger operator H"),
+    "E1": ("1/tau^2", "first excited eigenvalue of H (zero mode dDelta/dtau: ~0)"),
+    "zero_mode_overlap": ("1", "|<psi_1, dDelta/dtau>| / norms (zero-mode check: ~1)"),
+    "energy_residual": ("1", "V(Delta0; Delta0) - V(0; Delta0) at the solution"),
+}
+
+
+def dmft_curves(gs: Sequence[float], params: MeanFieldParams | None = None, *, tau_curve: float | None = None,
+                progress: bool = False) -> dict:
+    r"""DMFT over a list of ``g``: every scalar of :data:`DMFT_SCALARS` ``(n_g,)`` and
+    :math:`\Delta(\tau)` on the common grid ``tau`` :math:`\in [0,` ``tau_curve`` :math:`]`
+    (default ``tau_max``), shape ``(n_g, n_tau)``.  ``g <= 1`` rows: :math:`\Delta_0 = 0`,
+    :math:`\lambda_{\max} = g - 1`, other scalars ``nan``.
+    """
+    from .progress import progress_bar
+
+    p = params or MeanFieldParams()
+    gs = np.asarray(sorted(float(g) for g in gs))
+    tc = p.tau_max if tau_curve is None else float(tau_curve)
+    tau = np.arange(0.0, tc + p.dtau / 2, p.dtau)
+    out = {k: np.full(gs.size, np.nan) for k in DMFT_SCALARS}
+    delta = np.zeros((gs.size, tau.size))
+    bar = progress_bar(gs.size, progress, "DMFT", unit="g")
+    for i in range(gs.size):
+        s = dmft(float(gs[i]), p)
+        if bar is not None:
+            bar.update(1)
+        for k in DMFT_SCALARS:
+            out[k][i] = getattr(s, k)
+        if s.delta0 > 0:
+            delta[i] = np.interp(tau, s.tau, s.delta, right=0.0)
+    if bar is not None:
+        bar.close()
+    out.update(g=gs, tau=tau, delta=delta)
+    return out
+
+
+def write_dmft(curves: dict, path, params: MeanFieldParams | None = None, *, command: str = "balnet meanfield dmft",
+               measured: dict | None = None) -> None:
+    """Write :func:`dmft_curves` (and optional measurements, :func:`measured_scs`) to HDF5
+    (``kind="meanfield_dmft"``)."""
+    from .io import H5Writer
+
+    p = params or MeanFieldParams()
+    with H5Writer(path, kind="meanfield_dmft", params={"meanfield": p}, command=command) as w:
+        w.coord("g", curves["g"], units="1", long_name="random-coupling scale g (SCS network, J0 = 0, tanh)")
+        w.coord("tau", curves["tau"], units="tau", long_name="time lag")
+        for k, (u, ln) in DMFT_SCALARS.items():
+            w.variable(k, curves[k], dims=("g",), units=u, long_name=ln)
+        w.variable("delta", curves["delta"], dims=("g", "tau"), units="1", long_name="DMFT autocorrelation Delta(tau)")
+        if measured:
+            w.coord("g_sim", measured["g"], units="1", long_name="g of the simulation files (J0 = 0)")
+            w.coord("lag", measured["lag"], units="tau", long_name="time lag of the measured autocorrelation")
+            w.variable("delta_sim", measured["delta"], dims=("g_sim", "lag"), units="1",
+                       long_name="measured <x_i(t) x_i(t+tau)> (recorded neurons, realizations, trials)")
+            w.variable("delta0_sim", measured["delta0"], dims=("g_sim",), units="1", long_name="measured <x_i^2>")
+            w.variable("delta0_sim_sem", measured["delta0_sem"], dims=("g_sim",), units="1",
+                       long_name="standard error of delta0_sim over realizations x trials")
+            w.variable("N_sim", measured["N"], dims=("g_sim",), units="1", long_name="network size of the simulation")
+            if "lambda_max" in measured:
+                w.variable("lambda_max_sim", measured["lambda_max"], dims=("g_sim",), units="1/tau",
+                           long_name="measured lambda_max, mean over realizations x trials (nan: no Lyapunov file)")
+                w.variable("lambda_max_sim_sem", measured["lambda_max_sem"], dims=("g_sim",), units="1/tau",
+                           long_name="standard error of lambda_max_sim")
+
+
+def simulated_autocorrelation(x: np.ndarray, dt: float, max_lag: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Measured :math:`\Delta(\tau) = \langle x_i(t)\,x_i(t+\tau)\rangle_{t,i}` of recorded activity.
+
+    ``x`` has shape ``(R, B, T, n)`` (as ``x`` in a simulation file, sampled every
+    ``dt``); no mean is removed (the SCS DMFT has :math:`\langle x\rangle = 0`).  Returns
+    ``(lag, delta, delta0_per_trajectory)``: lags ``(L,)`` [tau], :math:`\Delta` averaged
+    over realizations, trials and neurons ``(L,)`` and :math:`\langle x_i^2\rangle_{t,i}`
+    per trajectory ``(R, B)``.  FFT-based, unbiased (divides by the overlap length).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    R, B, T, n = x.shape
+    nl = min(T - 1, int(round(max_lag / dt))) + 1
+    nfft = 1 << int(np.ceil(np.log2(2 * T)))
+    X = np.fft.rfft(x, n=nfft, axis=2)
+    ac = np.fft.irfft(X * np.conj(X), n=nfft, axis=2)[:, :, :nl, :]
+    ac /= (T - np.arange(nl))[None, None, :, None]
+    return np.arange(nl) * dt, ac.mean(axis=(0, 1, 3)), np.mean(x * x, axis=(2, 3))
+
+
+def measured_scs(run_paths: Sequence = (), lyapunov_paths: Sequence = (), max_lag: float = 20.0) -> dict:
+    r"""Measurements of ``J0 = 0`` tanh simulations to set beside the DMFT.
+
+    For each simulation file: :math:`\Delta_0 = \langle x_i^2\rangle` (mean and standard
+    error over realizations x trials) and :math:`\Delta(\tau)` (:func:`simulated_autocorrelation`);
+    Lyapunov files of the same ``g`` and ``N`` add ``lambda_max`` (mean, standard error).
+    Files with ``J0 != 0``, another gain or input ``I0 != 0`` are skipped.  Returns a dict
+    over the sorted ``g`` values (one file per ``g``), ``{}`` when none qualifies.
+    """
+    from .io import read, read_attrs
+    from .phases import _flat_params
+
+    rows = []
+    for path in run_paths:
+        pr = _flat_params(read_attrs(path))
+        if pr.get("J0", 1.0) != 0.0 or pr.get("gain", "tanh") != "tanh" or pr.get("I0", 0.0) != 0.0:
+            continue
+        a, _ = read(path, ["x", "time"])
+        if a["x"].shape[-1] == 0 or a["x"].shape[2] < 4:
+            continue
+        dt = float(a["time"][1] - a["time"][0])
+        lag, d, d0 = simulated_autocorrelation(a["x"], dt, max_lag)
+        rows.append((float(pr["g"]), int(pr["N"]), lag, d, d0))
+    lam = {}
+    for path in lyapunov_paths:
+        pr = _flat_params(read_attrs(path))
+        if pr.get("J0", 1.0) != 0.0 or pr.get("gain", "tanh") != "tanh":
+            continue
+        a, _ = read(path, ["lambda_max"])
+        v = np.asarray(a["lambda_max"], float).ravel()
+        v = v[np.isfinite(v)]
+        if v.size:
+            lam[(float(pr["g"]), int(pr["N"]))] = (v.mean(), v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else np.nan)
+    if not rows:
+        return {}
+    rows.sort(key=lambda r: r[0])
+    if len({r[0] for r in rows}) != len(rows):
+        raise ConfigError("several J0 = 0 simulation files share one g: pass one file per g")
+    nl = min(r[2].size for r in rows)
+    out = dict(g=np.array([r[0] for r in rows]), N=np.array([r[1] for r in rows]), lag=rows[0][2][:nl],
+               delta=np.stack([r[3][:nl] for r in rows]),
+               delta0=np.array([r[4].mean() for r in rows]),
+               delta0_sem=np.array([r[4].std(ddof=1) / np.sqrt(r[4].size) if r[4].size > 1 else np.nan for r in rows]))
+    if lam:
+        out["lambda_max"] = np.array([lam.get((r[0], r[1]), (np.nan, np.nan))[0] for r in rows])
+        out["lambda_max_sem"] = np.array([lam.get((r[0], r[1]), (np.nan, np.nan))[1] for r in rows])
+    return out
+
+
+def plot_dmft(h5, out) -> None:
+    r"""Figure of a ``kind="meanfield_dmft"`` file: :math:`\lambda_{\max}(g)` (with the onset
+    law :math:`(g-1)^2/2`), :math:`\Delta_0(g)` and :math:`\Delta(\tau)/\Delta_0`; measured
+    points (error bars: standard errors) and measured :math:`\Delta(\tau)` (dashed) when the
+    file holds them."""
+    from .figures import _plt, save
+    from .io import read
+
+    plt = _plt()
+    a, _ = read(h5)
+    g = a["g"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    axes[0].plot(g, a["lambda_max"], "k-", label="DMFT")
+    gg = g[(g >= 1) & (g <= 1.6)]
+    axes[0].plot(gg, 0.5 * (gg - 1) ** 2, ":", color="0.4", label=r"$(g-1)^2/2$")
+    axes[1].plot(g, a["delta0"], "k-", label="DMFT")
+    sim = "g_sim" in a
+    if sim:
+        if "lambda_max_sim" in a:
+            axes[0].errorbar(a["g_sim"], a["lambda_max_sim"], yerr=a["lambda_max_sim_sem"], fmt="o", color="C3",
+                             capsize=3, label="simulation")
+        axes[1].errorbar(a["g_sim"], a["delta0_sim"], yerr=a["delta0_sim_sem"], fmt="o", color="C3", capsize=3,
+                         label="simulation")
+    cmap = plt.get_cmap("viridis")
+    show = [i for i in range(g.size) if a["delta0"][i] > 0]
+    if sim:  # the g values that were simulated, else a few spread over the curve
+        show = [int(np.argmin(np.abs(g - gs))) for gs in a["g_sim"]]
+        show = [i for i in dict.fromkeys(show) if a["delta0"][i] > 0]
+    elif len(show) > 5:
+        show = [show[j] for j in np.linspace(0, len(show) - 1, 5).round().astype(int)]
+    for j, i in enumerate(show):
+        col = cmap(j / max(1, len(show) - 1))
+        axes[2].plot(a["tau"], a["delta"][i] / a["delta0"][i], color=col, label=f"g={g[i]:.3g}")
+        if sim:
+            k = int(np.argmin(np.abs(a["g_sim"] - g[i])))
+            if a["delta0_sim"][k] > 0:
+                axes[2].plot(a["lag"], a["delta_sim"][k] / a["delta_sim"][k][0], "--", color=col)
+    axes[0].axhline(0, color="0.5", lw=0.8)
+    axes[0].set_ylabel(r"$\lambda_{\max}$ [$1/\tau$]")
+    axes[1].set_ylabel(r"$\Delta_0 = \langle x_i^2\rangle$")
+    axes[2].set_ylabel(r"$\Delta(\tau)/\Delta_0$ (dashed: simulation)")
+    axes[2].set_xlabel(r"$\tau$")
+    axes[2].set_xlim(0, min(float(a["tau"][-1]), 20.0))
+    for ax in axes[:2]:
+        ax.set_xlabel("g")
+        ax.legend(fontsize=8, frameon=False)
+    axes[2].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    save(fig, out)
+
+
+# -- linear stability of the balanced network at x = 0 ------------------------------------------
+
+def bulk_radius(net) -> float:
+    r"""Radius :math:`\rho = \sqrt{\langle g_j^2\rangle_j}` of the eigenvalue disk of the random part."""
+    from .network import column_scales
+
+    return float(np.sqrt(np.mean(column_scales(net) ** 2)))
+
+
+def predict_state(ev: np.ndarray, radius: float, margin: float = 0.05, imag_tol: float = 1e-9) -> tuple[int, float]:
+    r"""Predicted class (index into :data:`balnet.phases.PHASES`) and period from the eigenvalues of ``J``.
+
+    Rules (module docstring, part 3): ``radius > 1`` -> chaos; else with :math:`\mu` the
+    eigenvalue of largest real part: :math:`\mathrm{Re}\,\mu < 1` -> decay; real
+    :math:`\mu` (:math:`|\mathrm{Im}\,\mu| \le` ``imag_tol`` :math:`|\mu|`) -> fixed point;
+    otherwise oscillation.  The period :math:`2\pi/|\mathrm{Im}\,\mu_o|` of the leading
+    complex *outlier* :math:`\mu_o` (modulus above ``radius (1 + margin)``) with
+    :math:`\mathrm{Re}\,\mu_o > 1` is returned for every class (``nan`` when none).
+    """
+    from .phases import CHAOS, DECAY, FIXED_POINT, OSCILLATION
+
+    ev = np.asarray(ev)
+    mu = ev[np.argmax(ev.real)]
+    out = ev[(np.abs(ev) > radius * (1 + margin)) & (ev.real > 1) & (np.abs(ev.imag) > imag_tol * np.abs(ev))]
+    period = float(2 * np.pi / np.abs(out[np.argmax(out.real)].imag)) if out.size else np.nan
+    if radius > 1.0:
+        return CHAOS, period
+    if mu.real < 1.0:
+        return DECAY, period
+    if abs(mu.imag) <= imag_tol * abs(mu):
+        return FIXED_POINT, period
+    return OSCILLATION, period
+
+
+def stability_predictions(net, root_seed: int, ids: Sequence[int], margin: float = 0.05) -> dict:
+    r"""Eigenvalue-based predictions for realizations ``ids`` of ``net`` (couplings rebuilt
+    exactly from ``root_seed``, :func:`balnet.network.realization_couplings`).
+
+    Returns ``predicted`` ``(R,)`` int8, ``period`` ``(R,)`` [tau], ``lead_re``,
+    ``lead_im`` (eigenvalue of ``J`` with the largest real part), ``n_outliers``
+    (modulus above ``radius (1 + margin)``) and ``radius``.
+    """
+    from .network import eigenvalues, outliers, realization_couplings
+
+    rad = bulk_radius(net)
+    R = len(ids)
+    res = dict(predicted=np.zeros(R, np.int8), period=np.full(R, np.nan), lead_re=np.zeros(R), lead_im=np.zeros(R),
+               n_outliers=np.zeros(R, np.int64), radius=rad)
+    for r, k in enumerate(ids):
+        ev = eigenvalues(realization_couplings(net, root_seed, int(k)))
+        res["predicted"][r], res["period"][r] = predict_state(ev, rad, margin)
+        res["lead_re"][r], res["lead_im"][r] = ev[0].real, abs(ev[0].imag)
+        res["n_outliers"][r] = outliers(ev, rad, margin).size
+    return res
+
+
+def predictions_applicable(net, sim) -> str:
+    r"""Why the linear-stability predictions do not apply to a run (``""`` when they do):
+    they need tanh (:math:`\phi(0) = 0`, :math:`\phi'(0) = 1`), ``I0 = 0`` and no noise."""
+    if net.gain != "tanh":
+        return f"gain {net.gain} (needs tanh)"
+    if sim.I0 != 0.0:
+        return f"I0 = {sim.I0} (needs 0)"
+    if getattr(sim, "sigma", 0.0) != 0.0:
+        return f"noise sigma = {sim.sigma} (needs 0)"
+    return ""
+
+
+def run_predictions(attrs, ids: Sequence[int], margin: float = 0.05) -> dict | None:
+    """:func:`stability_predictions` for the realizations ``ids`` of a simulation file with
+    attributes ``attrs`` (``balnet.io.read_attrs``); ``None`` where they do not apply
+    (:func:`predictions_applicable`)."""
+    from .phases import _records_from_attrs
+
+    net, sim = _records_from_attrs(attrs)
+    if predictions_applicable(net, sim):
+        return None
+    return stability_predictions(net, sim.seed, ids, margin)
+
+
+def confusion_table(predicted: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Counts ``(n_phases, n_phases)`` of (predicted, measured) over realizations x trials and the
+    fraction on the diagonal; ``predicted`` ``(R,)``, ``labels`` ``(R, B)``; ``-1`` entries skipped
+    (agreement ``nan`` when nothing is left)."""
+    from .phases import PHASES
+
+    C = np.zeros((len(PHASES), len(PHASES)), np.int64)
+    pr = np.broadcast_to(np.asarray(predicted)[:, None], np.shape(labels))
+    lab = np.asarray(labels)
+    ok = (lab >= 0) & (pr >= 0)
+    if not ok.any():
+        return C, np.nan
+    np.add.at(C, (pr[ok], lab[ok]), 1)
+    return C, float(np.mean(pr[ok] == lab[ok]))
+
+
+def _labels_from_phase_diagram(pd_path, params: dict, ids: Sequence[int]):
+    from .io import read
+
+    a, attrs = read(pd_path, None)
+    dims = json.loads(attrs.get("sweep", "[]"))
+    ix = []
+    for d in dims:
+        c = np.asarray(a[d])
+        v = params.get(d)
+        hit = np.nonzero(c == v)[0] if c.dtype.kind in "OSU" else np.nonzero(np.isclose(c.astype(float), float(v)))[0]
+        if hit.size != 1:
+            return None
+        ix.append(int(hit[0]))
+    pos = {int(k): i for i, k in enumerate(a["realization"])}
+    if any(int(k) not in pos for k in ids):
+        return None
+    lab = np.asarray(a["labels"])[tuple(ix)]
+    per = np.asarray(a["period"])[tuple(ix)]
+    sel = [pos[int(k)] for k in ids]
+    return lab[sel], per[sel]
+
+
+def stability_table(run_paths: Sequence, *, phase_diagram_path=None, sweep: Sequence[str] | None = None,
+                    criteria=None, params: MeanFieldParams | None = None, progress: bool = False) -> dict:
+    r"""Predicted (linear stability at :math:`x = 0`) vs measured class, per sweep point.
+
+    For every simulation file (one per sweep point; tanh, ``I0 = 0``, no noise, else
+    :class:`ConfigError`), the predictions of :func:`stability_predictions` for each
+    realization are compared with the labels of every trial: the measured labels are taken
+    from ``phase_diagram_path`` (a ``balnet reduce phases`` file of the same runs) when
+    given, else :func:`balnet.phases.classify_run` computes them.  Returns a dict with
+    ``dims``, ``coords``, ``predicted`` ``(*grid, R)``, ``period_pred`` ``(*grid, R)``,
+    ``labels`` and ``period`` (measured) ``(*grid, R, B)``, ``lead_re``, ``lead_im``,
+    ``n_outliers`` ``(*grid, R)``, ``confusion`` ``(*grid, predicted, measured)`` counts
+    over realizations x trials (classes of :data:`balnet.phases.PHASES`), ``agreement``
+    ``(*grid)`` (fraction on the diagonal) and ``radius`` ``(*grid)``.  (``balnet reduce
+    phases`` stores the same variables in the phase diagram, see
+    :func:`balnet.phases.phase_diagram`.)
+    """
+    import itertools
+
+    from .io import read, read_attrs
+    from .phases import _coord_array, _flat_params, _records_from_attrs, classify_run, sweep_grid
+    from .progress import progress_bar
+
+    p = params or MeanFieldParams()
+    attrs = [read_attrs(path) for path in run_paths]
+    flat = [_flat_params(a) for a in attrs]
+    names, values, index = sweep_grid(flat, sweep)
+    rows = []
+    bar = progress_bar(len(run_paths), progress, "stability", unit="file")
+    for path, at, fp in zip(run_paths, attrs, flat):
+        if bar is not None:
+            bar.update(1)
+        why = predictions_applicable(*_records_from_attrs(at))
+        if why:
+            raise ConfigError(f"{path}: linear-stability predictions do not apply: {why}")
+        a, _ = read(path, ["realization"])
+        ids = [int(k) for k in a["realization"]]
+        pred = run_predictions(at, ids, p.margin)
+        got = _labels_from_phase_diagram(phase_diagram_path, fp, ids) if phase_diagram_path else None
+        if got is None:
+            cr = classify_run(path, criteria)
+            got = cr["labels"], cr["period"]
+        rows.append((ids, pred, got[0], got[1]))
+    if bar is not None:
+        bar.close()
+    shapes = {r[2].shape for r in rows}
+    if len(shapes) != 1:
+        raise ConfigError(f"input files differ in realizations x trials: {sorted(shapes)}")
+    (nR, nB), = shapes
+    grid = tuple(len(v) for v in values)
+    res = empty_predictions(grid, nR)
+    res.update(labels=np.full(grid + (nR, nB), -1, np.int8), period=np.full(grid + (nR, nB), np.nan))
+    for ix, (ids, pred, lab, per) in zip(index, rows):
+        fill_predictions(res, ix, pred)
+        res["labels"][ix] = lab
+        res["period"][ix] = per
+    for ix in itertools.product(*[range(n) for n in grid]):
+        res["confusion"][ix], res["agreement"][ix] = confusion_table(res["predicted"][ix], res["labels"][ix])
+    res.update(dims=names, coords=[_coord_array(v) for v in values], realization=np.asarray(rows[0][0]), n_trials=nB)
+    return res
+
+
+def empty_predictions(grid: tuple, nR: int) -> dict:
+    """Arrays of :data:`PREDICTION_VARIABLES` over ``grid`` (missing: ``-1`` / ``nan``)."""
+    from .phases import PHASES
+
+    nP = len(PHASES)
+    return dict(predicted=np.full(grid + (nR,), -1, np.int8), period_pred=np.full(grid + (nR,), np.nan),
+                lead_re=np.full(grid + (nR,), np.nan), lead_im=np.full(grid + (nR,), np.nan),
+                n_outliers=np.full(grid + (nR,), -1, np.int64), confusion=np.zeros(grid + (nP, nP), np.int64),
+                agreement=np.full(grid, np.nan), radius=np.full(grid, np.nan))
+
+
+def fill_predictions(res: dict, ix: tuple, pred: dict | None) -> None:
+    """Store one point's :func:`stability_predictions` (``None``: leave missing)."""
+    if pred is None:
+        return
+    res["predicted"][ix] = pred["predicted"]
+    res["period_pred"][ix] = pred["period"]
+    res["lead_re"][ix], res["lead_im"][ix] = pred["lead_re"], pred["lead_im"]
+    res["n_outliers"][ix] = pred["n_outliers"]
+    res["radius"][ix] = pred["radius"]
+
+
+#: variables of the predictions (in stability files and phase diagrams): name -> (extra dims, units, long name)
+PREDICTION_VARIABLES = {
+    "predicted": (("realization",), "", "predicted class index from eig(J) at x = 0 (see phase_name; -1: n/a)"),
+    "period_pred": (("realization",), "tau", "predicted period 2 pi / Im mu of the leading complex outlier, Re > 1"),
+    "lead_re": (("realization",), "1", "real part of the eigenvalue of J with the largest real part"),
+    "lead_im": (("realization",), "1", "|imaginary part| of that eigenvalue"),
+    "n_outliers": (("realization",), "1", "number of eigenvalues outside the bulk disk (radius (1 + margin))"),
+    "confusion": (("predicted_phase", "phase"), "1", "counts of realizations x trials: predicted x measured class"),
+    "agreement": ((), "1", "fraction of realizations x trials whose measured class is the predicted one"),
+    "radius": ((), "1", "bulk radius sqrt(<g_j^2>) of the random part"),
+}
+
+
+STABILITY_VARIABLES = {
+    **PREDICTION_VARIABLES,
+    "labels": (("realization", "trial"), "", "measured class index (balnet reduce phases; -1: missing)"),
+    "period": (("realization", "trial"), "tau", "measured period 1/f_peak of the population rates"),
+}
+
+
+def write_stability(st: dict, path, params: MeanFieldParams | None = None, *,
+                    command: str = "balnet meanfield stability", inputs: Sequence = ()) -> None:
+    """Write :func:`stability_table` output to HDF5 (``kind="meanfield_stability"``)."""
+    from .io import H5Writer
+    from .phases import PHASES, _param_units, _write_sweep_coords
+
+    dims = list(st["dims"])
+    with H5Writer(path, kind="meanfield_stability", params={"meanfield": params or MeanFieldParams(), "sweep": dims},
+                  realization_ids=st["realization"], command=command, phases=json.dumps(list(PHASES)),
+                  sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
+        _write_sweep_coords(w, dims, st["coords"], _param_units())
+        w.coord("realization", st["realization"], long_name="connectivity realization id")
+        w.coord("trial", np.arange(st["n_trials"]), long_name="trial")
+        w.coord("phase", np.arange(len(PHASES)), long_name="measured phase class index (see phase_name)")
+        w.coord("predicted_phase", np.arange(len(PHASES)), long_name="predicted phase class index (see phase_name)")
+        w.variable("phase_name", np.asarray(PHASES, dtype=object), dims=("phase",), long_name="phase class name",
+                   compress=False)
+        for k, (extra, u, ln) in STABILITY_VARIABLES.items():
+            w.variable(k, st[k], dims=(*dims, *extra), units=u, long_name=ln)
+
+
+def plot_stability(h5, out) -> None:
+    """Figure of a ``kind="meanfield_stability"`` file: the confusion table summed over the
+    sweep (counts), the agreement per sweep point, and predicted vs measured periods of
+    the realizations measured to oscillate."""
+    from .figures import _plt, save
+    from .io import read
+
+    plt = _plt()
+    a, attrs = read(h5)
+    from .phases import PHASES
+
+    names = json.loads(attrs["phases"]) if "phases" in attrs else list(PHASES)
+    dims = json.loads(attrs.get("sweep", "[]"))
+    nd = len(dims)
+    C = a["confusion"].reshape(-1, len(names), len(names)).sum(0)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    ax = axes[0]
+    rows = [i for i in range(len(names)) if C[i].sum() > 0] or list(range(4))
+    ax.imshow(C[rows], cmap="Blues", aspect="auto")
+    for i, r in enumerate(rows):
+        for j in range(len(names)):
+            ax.text(j, i, str(C[r, j]), ha="center", va="center", fontsize=8,
+                    color="w" if C[r, j] > 0.6 * max(C.max(), 1) else "k")
+    ax.set_yticks(range(len(rows)), [names[r] for r in rows])
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
+    ax.set_ylabel("predicted (eig J at x = 0)")
+    ax.set_xlabel("measured (simulation)")
+    ax.set_title("realizations x trials, all points", fontsize=9)
+    agr = np.ravel(a["agreement"])
+    if nd:
+        import itertools
+
+        def fmt(d, i):
+            v = a[d][i]
+            return f"{d}={v:.3g}" if np.issubdtype(np.asarray(a[d]).dtype, np.number) else f"{d}={v}"
+
+        labels = [", ".join(fmt(d, i) for d, i in zip(dims, ix))
+                  for ix in itertools.product(*[range(len(a[d])) for d in dims])]
+    else:
+        labels = [""]
+    axes[1].bar(range(agr.size), agr, color="C0")
+    axes[1].set_xticks(range(agr.size), labels, rotation=60, ha="right", fontsize=7)
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_ylabel("agreement (fraction predicted = measured)")
+    lab = a["labels"]
+    pp = np.broadcast_to(a["period_pred"][..., None], lab.shape)
+    from .phases import OSCILLATION
+
+    m = (lab == OSCILLATION) & np.isfinite(pp) & np.isfinite(a["period"])
+    axes[2].plot(pp[m], a["period"][m], "o", color="C1", ms=4)
+    if m.any():
+        lo, hi = min(pp[m].min(), a["period"][m].min()), max(pp[m].max(), a["period"][m].max())
+        axes[2].plot([lo, hi], [lo, hi], "k:", lw=0.8)
+    else:
+        axes[2].text(0.5, 0.5, "no oscillating realization\nwith a predicted period", ha="center", va="center",
+                     transform=axes[2].transAxes, fontsize=9, color="0.4")
+    axes[2].set_xlabel(r"predicted period $2\pi/\mathrm{Im}\,\mu$ [$\tau$]")
+    axes[2].set_ylabel(r"measured period [$\tau$]")
+    axes[2].set_title("oscillating realizations", fontsize=9)
+    fig.tight_layout()
+    save(fig, out)
