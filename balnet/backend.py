@@ -26,6 +26,8 @@ __all__ = [
     "select_device",
     "synchronize",
     "elementwise_kernel",
+    "scipy_special",
+    "scipy_linalg",
 ]
 
 
@@ -125,6 +127,28 @@ def synchronize(xp: ModuleType) -> None:
     """Wait for queued device work (no-op on numpy); used by benchmarks."""
     if xp is not np:
         xp.cuda.Device().synchronize()
+
+
+def scipy_special(xp: ModuleType) -> ModuleType:
+    """``scipy.special`` for numpy, ``cupyx.scipy.special`` for CuPy (same ufunc names)."""
+    if xp is np:
+        import scipy.special
+
+        return scipy.special
+    import cupyx.scipy.special  # noqa: PLC0415
+
+    return cupyx.scipy.special
+
+
+def scipy_linalg(xp: ModuleType) -> ModuleType:
+    """``scipy.linalg`` for numpy, ``cupyx.scipy.linalg`` for CuPy (``solve_triangular`` and friends)."""
+    if xp is np:
+        import scipy.linalg
+
+        return scipy.linalg
+    import cupyx.scipy.linalg  # noqa: PLC0415
+
+    return cupyx.scipy.linalg
 
 
 _kernels: dict = {}

@@ -97,8 +97,14 @@ References
 * W. J. M. Levelt, "On binocular rivalry" (1965) (gamma-distributed dominance
   durations).
 
-Arrays are numpy (the special functions and random draws run on the host);
-the nets of this study are small enough that one chain is a few ms per sweep.
+Backends: ``backend`` (numpy by default, or CuPy) holds the synapses, neuron
+states and membranes; the special functions come from ``scipy.special`` or
+``cupyx.scipy.special`` (:func:`balnet.backend.scipy_special`), random draws
+stay on the host (the chain's ``numpy.random.Generator``), so a chain draws
+the same numbers on either backend.  Cost per sweep: the collapsed neuron
+update evaluates ``n_l n_{l+1}`` log-CDFs per row and layer, one unit at a
+time (it keeps :math:`\log\Phi` of the current states of the layer above and
+evaluates only the flipped state); see ``bench/bench_dsnn.py``.
 """
 from __future__ import annotations
 
@@ -107,6 +113,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .backend import array_namespace, scipy_linalg, scipy_special, to_numpy
 from .params import ConfigError, _f
 from .random import DSNN, stream
 
@@ -196,6 +203,7 @@ class DSNNParams:
     sbm_p: float = _f(0.15, "sbm: probability that each bar is present")
     sbm_hidden: int = _f(16, "sbm: hidden (cause) neurons, more than the 2*side bars")
     sbm_window: int = _f(25, "sbm: sweeps per window of the synaptic statistics")
+    backend: str = _f("numpy", "array backend of the chains: numpy, cupy or auto (random draws stay on the host)")
 
     def validate(self) -> None:
         if self.experiment not in EXPERIMENTS:
@@ -226,6 +234,8 @@ class DSNNParams:
             raise ConfigError(f"alt_threshold must lie in [0, 1), got {self.alt_threshold}")
         if not 0.0 <= self.flip < 0.5:
             raise ConfigError(f"flip must lie in [0, 0.5), got {self.flip}")
+        if self.backend not in ("auto", "numpy", "cupy"):
+            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
 
     @classmethod
     def from_mapping(cls, mapping):
@@ -246,7 +256,8 @@ class Net:
     ``W[l]`` (``l = 1..L``) has shape ``(n_l, n_{l-1} + 1)``, the last column
     being the bias; ``W[0]`` has shape ``(n_0, 1)``: the bias of binary input
     neurons (unused when ``input_model`` is False, i.e. real-valued inputs
-    that are always clamped).
+    that are always clamped).  The arrays live in one namespace (numpy or
+    CuPy, :attr:`xp`); neuron states passed with them must live there too.
     """
 
     sizes: tuple
@@ -259,28 +270,34 @@ class Net:
     def L(self) -> int:
         return len(self.sizes) - 1
 
+    @property
+    def xp(self):
+        return array_namespace(self.W[-1])
+
     def copy(self) -> Net:
         return Net(self.sizes, [w.copy() for w in self.W], self.sigma_w, self.sigma_b, self.input_model)
 
-    def flat(self) -> np.ndarray:
-        return np.concatenate([w.ravel() for w in self.W[1:]])
+    def flat(self):
+        return self.xp.concatenate([w.ravel() for w in self.W[1:]])
 
 
-def init_net(sizes, rng: np.random.Generator, *, sigma_w=1.0, sigma_b=1.0, input_model=True) -> Net:
-    """Synapses drawn from the prior (biases ``N(0, sigma_b^2)``, weights ``N(0, sigma_w^2)``)."""
+def init_net(sizes, rng: np.random.Generator, *, sigma_w=1.0, sigma_b=1.0, input_model=True, xp=np) -> Net:
+    """Synapses drawn from the prior (biases ``N(0, sigma_b^2)``, weights ``N(0, sigma_w^2)``), on the host, then ``xp``."""
     W = [rng.normal(0.0, sigma_b, (sizes[0], 1))]
     for l in range(1, len(sizes)):
         w = rng.normal(0.0, sigma_w, (sizes[l], sizes[l - 1] + 1))
         w[:, -1] = rng.normal(0.0, sigma_b, sizes[l])
         W.append(w)
-    return Net(tuple(int(s) for s in sizes), W, float(sigma_w), float(sigma_b), bool(input_model))
+    return Net(tuple(int(s) for s in sizes), [xp.asarray(w) for w in W], float(sigma_w), float(sigma_b),
+               bool(input_model))
 
 
 def _design(S, l):
+    xp = array_namespace(S[0])
     B = S[0].shape[0]
     if l == 0:
-        return np.ones((B, 1))
-    return np.concatenate([S[l - 1], np.ones((B, 1))], axis=1)
+        return xp.ones((B, 1))
+    return xp.concatenate([S[l - 1], xp.ones((B, 1))], axis=1)
 
 
 def preactivations(net: Net, S) -> list:
@@ -288,47 +305,96 @@ def preactivations(net: Net, S) -> list:
     return [_design(S, l) @ net.W[l].T for l in range(net.L + 1)]
 
 
-def truncated_normal(mean, positive, rng: np.random.Generator) -> np.ndarray:
+def _uniform(rng: np.random.Generator, shape, xp):
+    """``U(0, 1)`` draws on the host (the chain's stream), copied to ``xp``."""
+    u = rng.random(shape)
+    return u if xp is np else xp.asarray(u)
+
+
+def ndtri_exp(y, xp=np):
+    r"""Inverse of :math:`\log\Phi`: the ``x`` with :math:`\log\Phi(x) = y` (``y <= 0``), stable for any ``y``.
+
+    On numpy this is ``scipy.special.ndtri_exp``.  Other namespaces (CuPy has
+    ``ndtri`` and ``log_ndtr`` but no ``ndtri_exp``) start from
+    :math:`\Phi^{-1}(e^y)` for :math:`y < \log\tfrac12`, from
+    :math:`-\Phi^{-1}(-\mathrm{expm1}(y))` above (no cancellation near
+    :math:`y = 0`), and from the tail asymptote
+    :math:`x \approx -\sqrt{-2y - \log(-4\pi y)}` below :math:`y = -700` (where
+    :math:`e^y` underflows), then take three Newton steps on
+    :math:`\log\Phi(x) - y` with derivative :math:`\phi(x)/\Phi(x)`.  Tested
+    against scipy on numpy (:func:`_ndtri_exp_newton`).
+    """
+    if xp is np:
+        from scipy.special import ndtri_exp as _scipy_ndtri_exp
+
+        return _scipy_ndtri_exp(y)
+    return _ndtri_exp_newton(y, xp)
+
+
+def _ndtri_exp_newton(y, xp):
+    sp = scipy_special(xp)
+    y = xp.minimum(xp.asarray(y, dtype=float), 0.0)
+    deep = y < -700.0
+    ys = xp.where(deep, -1.0, y)  # keep exp/expm1 finite where the asymptote is used
+    lo = ys < math.log(0.5)
+    x = xp.where(lo, sp.ndtri(xp.exp(ys)), -sp.ndtri(-xp.expm1(ys)))
+    yd = xp.where(deep, y, -1000.0)
+    x = xp.where(deep, -xp.sqrt(-2.0 * yd - xp.log(-4.0 * math.pi * yd)), x)
+    finite = xp.isfinite(x)
+    x = xp.where(finite, x, 0.0)
+    for _ in range(3):
+        lp = sp.log_ndtr(x)
+        # d log Phi / dx = phi(x) / Phi(x) = exp(log phi(x) - log Phi(x))
+        dlp = xp.exp(-0.5 * x * x - 0.5 * math.log(2 * math.pi) - lp)
+        x = x - (lp - y) / dlp
+    return xp.where(finite, x, xp.where(y == 0.0, xp.inf, x))
+
+
+def truncated_normal(mean, positive, rng: np.random.Generator):
     r"""Exact draw of :math:`u \sim N(\text{mean}, 1)` truncated to :math:`u > 0` (``positive``) or :math:`u \le 0`.
 
     Inverse CDF in log space, stable for any mean:
     :math:`u = m + \sigma\,(-\Phi^{-1}(\exp(\log U + \log\Phi(\sigma m))))`,
-    :math:`\sigma = \pm 1` for positive/negative truncation, ``U ~ Unif(0, 1)``.
+    :math:`\sigma = \pm 1` for positive/negative truncation, ``U ~ Unif(0, 1)``
+    (drawn on the host from ``rng``; ``mean`` may live on the GPU).
     """
-    from scipy.special import log_ndtr, ndtri_exp
-
-    mean = np.asarray(mean, dtype=float)
-    sgn = np.where(np.asarray(positive, dtype=bool), 1.0, -1.0)
-    logu = np.log(rng.random(mean.shape))
-    z = -ndtri_exp(logu + log_ndtr(sgn * mean))
+    xp = array_namespace(mean)
+    mean = xp.asarray(mean, dtype=float)
+    sgn = xp.where(xp.asarray(positive, dtype=bool), 1.0, -1.0)
+    logu = xp.log(_uniform(rng, mean.shape, xp))
+    z = -ndtri_exp(logu + scipy_special(xp).log_ndtr(sgn * mean), xp)
     return mean + sgn * z
 
 
 def forward(net: Net, x, rng: np.random.Generator, *, sample_output: bool = True) -> list:
     """Ancestral sample of all layers given clamped inputs ``x`` (``(B, n_0)``); returns the state list."""
-    S = [np.asarray(x, dtype=float)]
+    xp = net.xp
+    S = [xp.asarray(x, dtype=float)]
     for l in range(1, net.L + 1):
         if l == net.L and not sample_output:
             break
         a = _design(S, l) @ net.W[l].T
-        S.append((rng.random(a.shape) < _Phi(a)).astype(float))
+        S.append((_uniform(rng, a.shape, xp) < _Phi(a)).astype(float))
     return S
 
 
 def _Phi(a):
-    from scipy.special import ndtr
-
-    return ndtr(a)
+    return scipy_special(array_namespace(a)).ndtr(a)
 
 
 def gibbs_neurons(net: Net, S, free, rng: np.random.Generator, A=None) -> list:
-    """One exact Gibbs pass over every free neuron (``u`` integrated out), in place; returns the preactivations.
+    r"""One exact Gibbs pass over every free neuron (``u`` integrated out), in place; returns the preactivations.
 
-    ``free[l]`` is a boolean row mask ``(B,)`` (or ``None``: layer clamped on
+    ``free[l]`` is a host boolean row mask ``(B,)`` (or ``None``: layer clamped on
     every row); units of a layer are updated one at a time, rows in parallel.
+    The uniforms of a layer are drawn at once, ``(n_l, rows)``: the same
+    stream as one draw of ``rows`` per unit.  The log-likelihood of the
+    layer above, :math:`\log\Phi(\sigma_k a_k)`, is kept for the current
+    states, so each unit costs one :math:`\log\Phi` per row and unit above
+    (that of the flipped state), and both are updated where the unit flips.
     """
-    from scipy.special import expit, log_ndtr
-
+    xp = net.xp
+    sp = scipy_special(xp)
     L = net.L
     if A is None:
         A = preactivations(net, S)
@@ -336,26 +402,39 @@ def gibbs_neurons(net: Net, S, free, rng: np.random.Generator, A=None) -> list:
         m = free[l]
         if m is None or (l == 0 and not net.input_model) or not np.any(m):
             continue
-        rows = np.flatnonzero(m)
+        m = np.asarray(m, dtype=bool)
+        every = bool(m.all())
+        # all rows free (the learning case): work on the arrays themselves, no gather/scatter
+        rows = slice(None) if every else xp.asarray(np.flatnonzero(m))
         a_own = A[l][rows]
-        s_l = S[l][rows]
+        s_l = S[l] if every else S[l][rows]
         if l < L:
             Wn = net.W[l + 1][:, : net.sizes[l]]  # (n_{l+1}, n_l)
             sig = 2.0 * S[l + 1][rows] - 1.0
-            c_all = A[l + 1][rows]
-        prior_logit = log_ndtr(a_own) - log_ndtr(-a_own)
+            c_all = A[l + 1] if every else A[l + 1][rows]
+            # log Phi(sigma_k a_k) of the layer above at the current states, kept in step with c_all
+            lphi = sp.log_ndtr(sig * c_all)
+        prior_logit = sp.log_ndtr(a_own) - sp.log_ndtr(-a_own)
+        U = _uniform(rng, (net.sizes[l], int(m.sum())), xp)
         for i in range(net.sizes[l]):
             logit = prior_logit[:, i].copy()
             if l < L:
-                c = c_all - Wn[:, i][None, :] * s_l[:, i : i + 1]
-                logit += (log_ndtr(sig * (c + Wn[:, i][None, :])) - log_ndtr(sig * c)).sum(axis=1)
-            new = (rng.random(len(rows)) < expit(logit)).astype(float)
+                # the layer above if unit i flipped (pm = +1: 0 -> 1, -1: 1 -> 0); one log Phi per unit:
+                # log Phi(.|s_i=1) - log Phi(.|s_i=0) = pm (log Phi(flipped) - log Phi(current))
+                pm = 1.0 - 2.0 * s_l[:, i : i + 1]
+                c_flip = c_all + pm * Wn[:, i][None, :]
+                lphi_flip = sp.log_ndtr(sig * c_flip)
+                logit += pm[:, 0] * (lphi_flip - lphi).sum(axis=1)
+            new = (U[i] < sp.expit(logit)).astype(float)
             if l < L:
-                c_all += Wn[:, i][None, :] * (new - s_l[:, i])[:, None]
+                flip = (new != s_l[:, i])[:, None]
+                xp.copyto(c_all, c_flip, where=flip)
+                xp.copyto(lphi, lphi_flip, where=flip)
             s_l[:, i] = new
-        S[l][rows] = s_l
-        if l < L:
-            A[l + 1][rows] = c_all
+        if not every:
+            S[l][rows] = s_l
+            if l < L:
+                A[l + 1][rows] = c_all
     return A
 
 
@@ -365,6 +444,8 @@ def sample_weights(net: Net, S, A, rng: np.random.Generator, rows=None) -> None:
     Per layer one Cholesky factor of :math:`\\Lambda = X^\\top X + D^{-1}`;
     ``rows`` restricts the likelihood to those rows of the batch (default all).
     """
+    xp = net.xp
+    solve_triangular = scipy_linalg(xp).solve_triangular
     for l in range(0 if net.input_model else 1, net.L + 1):
         X = _design(S, l)
         a, s = A[l], S[l]
@@ -374,14 +455,12 @@ def sample_weights(net: Net, S, A, rng: np.random.Generator, rows=None) -> None:
         d = X.shape[1]
         prior_prec = np.full(d, 1.0 / net.sigma_w**2)
         prior_prec[-1] = 1.0 / net.sigma_b**2
-        Lam = X.T @ X + np.diag(prior_prec)
-        C = np.linalg.cholesky(Lam)
+        Lam = X.T @ X + xp.diag(xp.asarray(prior_prec))
+        C = xp.linalg.cholesky(Lam)
         rhs = X.T @ U  # (d, n_l)
-        from scipy.linalg import solve_triangular
-
         mean = solve_triangular(C.T, solve_triangular(C, rhs, lower=True), lower=False)
         z = rng.standard_normal((d, net.sizes[l]))
-        net.W[l] = (mean + solve_triangular(C.T, z, lower=False)).T
+        net.W[l] = (mean + solve_triangular(C.T, xp.asarray(z), lower=False)).T
 
 
 def gibbs_sweep(net: Net, S, free, rng: np.random.Generator, rows=None) -> list:
@@ -391,21 +470,28 @@ def gibbs_sweep(net: Net, S, free, rng: np.random.Generator, rows=None) -> list:
     return preactivations(net, S)
 
 
-def predict_proba(net: Net, x, rng: np.random.Generator, n_samples: int = 8) -> np.ndarray:
+def predict_proba(net: Net, x, rng: np.random.Generator, n_samples: int = 8):
     r"""Output probabilities :math:`\langle\Phi(a^L)\rangle` over ``n_samples`` forward neuron samples, ``(B, n_L)``."""
-    x = np.asarray(x, dtype=float)
-    xr = np.repeat(x, n_samples, axis=0)
+    xp = net.xp
+    x = xp.asarray(x, dtype=float)
+    xr = xp.repeat(x, n_samples, axis=0)
     S = forward(net, xr, rng, sample_output=False)
     p = _Phi(_design(S, net.L) @ net.W[net.L].T)
     return p.reshape(x.shape[0], n_samples, -1).mean(axis=1)
 
 
-def hidden_mean(net: Net, x, rng, n_samples=8, layer=1) -> np.ndarray:
+def hidden_mean(net: Net, x, rng, n_samples=8, layer=1):
     """Mean activity of hidden ``layer`` for every input row (``(B, n_layer)``), over forward samples."""
-    x = np.asarray(x, dtype=float)
-    xr = np.repeat(x, n_samples, axis=0)
+    xp = net.xp
+    x = xp.asarray(x, dtype=float)
+    xr = xp.repeat(x, n_samples, axis=0)
     S = forward(net, xr, rng, sample_output=False)
     return S[layer].reshape(x.shape[0], n_samples, -1).mean(axis=1)
+
+
+def accuracy(P, y) -> float:
+    """Fraction of rows whose most probable class (``P`` on any backend) equals the host labels ``y``."""
+    return float(np.mean(to_numpy(P).argmax(1) == np.asarray(y)))
 
 
 # --------------------------------------------------------------------------------------
@@ -669,8 +755,14 @@ def _data(p: DSNNParams, k):
 
 def _clamped_state(net, x, Y, rng):
     S = forward(net, x, rng)
-    S[-1] = Y.copy()
+    S[-1] = net.xp.asarray(Y, dtype=float).copy()
     return S
+
+
+def _xp(p: DSNNParams):
+    from .backend import get_xp
+
+    return get_xp(p.backend)
 
 
 def run_classify(p: DSNNParams, k: int) -> dict:
@@ -684,17 +776,19 @@ def run_classify(p: DSNNParams, k: int) -> dict:
     and the backprop baseline curve, the PCA spectrum of the hidden layer's
     stimulus-averaged activity over test inputs and its power-law exponent.
     """
+    xp = _xp(p)
     xtr, ytr, xte, yte, C, _ = _data(p, k)
     sizes = _sizes(p, xtr.shape[1], C)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
     erng = stream(p.seed, k, DSNN, _S_EVAL)
     net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b,
-                   input_model=p.dataset == "prototype")
+                   input_model=p.dataset == "prototype", xp=xp)
     S = _clamped_state(net, xtr, one_hot(ytr, C), rng)
+    xtr_d, xte_d = xp.asarray(xtr), xp.asarray(xte)
     free = [None] + [np.ones(len(xtr), bool)] * p.layers + [None]
     evals = np.arange(p.eval_every, p.sweeps + 1, p.eval_every)
     out = {n: np.full(len(evals), np.nan) for n in ("acc_single", "acc_draw", "acc_average", "acc_train", "drift")}
-    P_sum = np.zeros((len(xte), C))
+    P_sum = xp.zeros((len(xte), C))
     n_avg = 0
     W_ref = None
     j = 0
@@ -703,17 +797,17 @@ def run_classify(p: DSNNParams, k: int) -> dict:
         if t == p.burn_in or (W_ref is None and t > p.burn_in):
             W_ref = net.flat()
         if j < len(evals) and t == evals[j]:
-            P = predict_proba(net, xte, erng, p.neuron_samples)
-            out["acc_single"][j] = np.mean(P.argmax(1) == yte)
-            out["acc_draw"][j] = np.mean(predict_proba(net, xte, erng, 1).argmax(1) == yte)
-            out["acc_train"][j] = np.mean(predict_proba(net, xtr, erng, p.neuron_samples).argmax(1) == ytr)
+            P = predict_proba(net, xte_d, erng, p.neuron_samples)
+            out["acc_single"][j] = accuracy(P, yte)
+            out["acc_draw"][j] = accuracy(predict_proba(net, xte_d, erng, 1), yte)
+            out["acc_train"][j] = accuracy(predict_proba(net, xtr_d, erng, p.neuron_samples), ytr)
             if t > p.burn_in:
                 P_sum += P
                 n_avg += 1
-                out["acc_average"][j] = np.mean(P_sum.argmax(1) == yte)
-                out["drift"][j] = np.linalg.norm(net.flat() - W_ref) / np.linalg.norm(W_ref)
+                out["acc_average"][j] = accuracy(P_sum, yte)
+                out["drift"][j] = float(xp.linalg.norm(net.flat() - W_ref) / xp.linalg.norm(W_ref))
             j += 1
-    H = hidden_mean(net, xte, erng, max(p.neuron_samples, 16))
+    H = to_numpy(hidden_mean(net, xte_d, erng, max(p.neuron_samples, 16)))
     Hc = H - H.mean(0)
     eig = np.clip(np.linalg.eigvalsh(Hc.T @ Hc / max(1, len(H) - 1))[::-1], 0, None)
     bp = backprop_mlp(xtr, ytr, xte, yte, p.hidden, C, stream(p.seed, k, DSNN, _S_BACKPROP),
@@ -740,12 +834,14 @@ def run_forget(p: DSNNParams, k: int) -> dict:
     sizes = _sizes(p, p.dim, C)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
     erng = stream(p.seed, k, DSNN, _S_EVAL)
-    net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b)
+    xp = _xp(p)
+    net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b, xp=xp)
     S = _clamped_state(net, xtr, one_hot(ytr, C), rng)
     free = [None] + [np.ones(len(xtr), bool)] * p.layers + [None]
+    xte_d = xp.asarray(xte)
 
     def acc(y=yte):
-        return np.mean(predict_proba(net, xte, erng, p.neuron_samples).argmax(1) == y)
+        return accuracy(predict_proba(net, xte_d, erng, p.neuron_samples), y)
 
     a_learn = np.empty(p.sweeps + 1)
     a_learn[0] = acc()
@@ -760,7 +856,7 @@ def run_forget(p: DSNNParams, k: int) -> dict:
         S = [s[:n].copy() for s in S]
         free = [np.ones(n, bool)] * (p.layers + 2)
     else:
-        S[-1] = one_hot((ytr + 1) % C, C)
+        S[-1] = xp.asarray(one_hot((ytr + 1) % C, C))
         a_new[0] = acc((yte + 1) % C)
     for t in range(1, p.forget_sweeps + 1):
         gibbs_sweep(net, S, free, rng)
@@ -826,9 +922,10 @@ def run_alternation(p: DSNNParams, k: int) -> dict:
     sizes = _sizes(p, p.dim, 2)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
     erng = stream(p.seed, k, DSNN, _S_EVAL)
-    net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b)
+    xp = _xp(p)
+    net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b, xp=xp)
     S = forward(net, xa, rng)
-    S[-1][: len(x)] = one_hot(y, 2)
+    S[-1][: len(x)] = xp.asarray(one_hot(y, 2))
     out_free = np.zeros(B, bool)
     out_free[probe] = True
     free = [None] + [np.ones(B, bool)] * p.layers + [out_free]
@@ -836,13 +933,14 @@ def run_alternation(p: DSNNParams, k: int) -> dict:
     d = np.empty(total)
     excl = np.empty(total)
     acc = np.empty(total)
-    xt, yt = x[:: max(1, len(x) // 64)], y[:: max(1, len(x) // 64)]
+    xt, yt = xp.asarray(x[:: max(1, len(x) // 64)]), y[:: max(1, len(x) // 64)]
+    probe_d = xp.asarray(probe)
     for t in range(total):
         A = gibbs_sweep(net, S, free, rng)
-        pr = _Phi(A[-1][probe])
+        pr = to_numpy(_Phi(A[-1][probe_d]))
         d[t] = float(np.mean(pr[:, 0] - pr[:, 1]))
         excl[t] = float(np.mean(np.abs(pr[:, 0] - pr[:, 1])))
-        acc[t] = np.mean(predict_proba(net, xt, erng, 2).argmax(1) == yt)
+        acc[t] = accuracy(predict_proba(net, xt, erng, 2), yt)
     dur = dominance_durations(d[p.sweeps :], p.alt_threshold)
     shape, scale, cv = gamma_fit(dur)
     win = np.array_split(np.arange(total), p.alt_windows)
@@ -908,20 +1006,21 @@ def run_sbm(p: DSNNParams, k: int) -> dict:
     rng0 = stream(p.seed, k, DSNN, _S_DATA)
     x, _ = bars_data(p.n_train, p.sbm_side, p.sbm_p, rng0)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
+    xp = _xp(p)
     net = init_net((p.sbm_hidden, x.shape[1]), stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w,
-                   sigma_b=p.sigma_b, input_model=True)
+                   sigma_b=p.sigma_b, input_model=True, xp=xp)
     B = len(x)
-    S = [(rng.random((B, p.sbm_hidden)) < 0.5).astype(float), x.copy()]
+    S = [xp.asarray((rng.random((B, p.sbm_hidden)) < 0.5).astype(float)), xp.asarray(x)]
     free = [np.ones(B, bool), None]
     norms = np.empty((p.sweeps, p.sbm_hidden))
     usage = np.empty((p.sweeps, p.sbm_hidden))
     Ws = np.empty((p.sweeps, x.shape[1], p.sbm_hidden))
     for t in range(p.sweeps):
         gibbs_sweep(net, S, free, rng)
-        Wv = net.W[1][:, : p.sbm_hidden]  # (visible, causes)
+        Wv = to_numpy(net.W[1][:, : p.sbm_hidden])  # (visible, causes)
         Ws[t] = Wv
         norms[t] = np.linalg.norm(Wv, axis=0)
-        usage[t] = S[0].mean(0)
+        usage[t] = to_numpy(S[0].mean(0))
     win = [w for w in np.array_split(np.arange(p.sweeps), max(1, p.sweeps // p.sbm_window)) if len(w) > 1]
     prior_like = np.array([np.mean(Ws[w].std(0) > 0.7 * p.sigma_w) for w in win])
     silent = np.array([np.mean(usage[w].mean(0) < 0.02) for w in win])

@@ -106,9 +106,19 @@ networks", NeurIPS 2020, arXiv:2010.00879): with residual :math:`r = f - y`,
   :math:`-\eta(1 + (L-1)T) r`, so one-step convergence needs :math:`\eta = 1/(1 + (L-1)T)`
   (our derivation, verified numerically; the paper's isotropy result, with its own
   normalization of the factors, gives a constant of this kind and the rate 1/L for its choice);
+* unit-wise (block-diagonal over the units: the incoming weights and bias of each neuron,
+  one of the approximations the paper analyses): :math:`\Delta\theta_{l,i} = -\eta
+  J_{l,i}^\top\Theta_{l,i}^{+} r` with the unit's Gram
+  :math:`\Theta_{l,i}[(k,t),(k',s)] = \delta_{k,t,i}\delta_{k',s,i}\,\tilde h_t\cdot\tilde h_s`.
+  The function change is :math:`-\eta\sum_{l,i} P_{l,i} r`, :math:`P_{l,i}` the projector on the
+  range of :math:`J_{l,i}`.  For ``C = 1`` (and ``T <= M_{l-1} + 1``) every block is invertible,
+  :math:`P_{l,i} = I`, so one step needs :math:`\eta = 1/n_{\text{units}}`,
+  :math:`n_{\text{units}} = (L-1)M + C` (our derivation).  For ``C > 1`` a hidden unit's block has
+  rank ``T`` in the ``CT``-dimensional function space and the projectors do not add up to a multiple
+  of the identity: no single rate converges in one step (measured in tests/test_fim.py);
 * gd: plain gradient descent at :math:`\eta = 1/\lambda_{\max}` for comparison.
 
-The unit-wise approximation of the paper is not implemented.  A small relative
+  A small relative
 damping ``ngd_damping * tr(Theta)/n`` regularizes the Gram solves.
 """
 from __future__ import annotations
@@ -142,7 +152,7 @@ __all__ = [
 
 ACTIVATIONS = ("tanh", "relu", "erf", "linear")
 NORMS = ("none", "bn_last", "bn_middle", "layer_norm")
-NGD_METHODS = ("gd", "exact", "layerwise", "kfac")
+NGD_METHODS = ("gd", "exact", "layerwise", "kfac", "unitwise")
 
 
 @dataclass(frozen=True)
@@ -175,9 +185,10 @@ class FimParams:
     lr_points: int = _f(12, "log-spaced c values of the GD scan")
     lr_bisect: int = _f(5, "bisection steps refining the threshold between grid points")
     lr_steps: int = _f(100, "GD steps per run")
-    ngd: bool = _f(False, "also compare exact / layer-wise / K-FAC natural gradient (norm none)")
+    ngd: bool = _f(False, "also compare exact / layer-wise / K-FAC / unit-wise natural gradient (norm none)")
     ngd_steps: int = _f(5, "NGD steps")
     ngd_damping: float = _f(1e-10, "relative damping of the Gram solves (times tr(Theta)/n)")
+    ngd_unit_damping: float = _f(1e-3, "unit-wise NGD: relative damping of each unit's Gram (0: pseudo-inverse)")
     backend: str = _f("numpy", "array backend: numpy, cupy or auto")
     dtype: str = _f("float64", "float64 (default; the mean eigenvalue needs it) or float32")
 
@@ -195,7 +206,7 @@ class FimParams:
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise ConfigError(f"{name} must be a positive number, got {v}")
-        for name in ("sigma_b2", "seed", "lr_bisect", "ngd_damping"):
+        for name in ("sigma_b2", "seed", "lr_bisect", "ngd_damping", "ngd_unit_damping"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.bn_layer <= self.L - 1:
@@ -230,10 +241,9 @@ def _phi(name, xp):
     if name == "linear":
         return (lambda u: u), (lambda u: xp.ones_like(u))
     if name == "erf":
-        if xp is np:
-            from scipy.special import erf
-        else:  # pragma: no cover - cupy
-            from cupyx.scipy.special import erf
+        from .backend import scipy_special
+
+        erf = scipy_special(xp).erf
         return erf, (lambda u: (2.0 / math.sqrt(math.pi)) * xp.exp(-u * u))
     raise ConfigError(f"unknown activation {name!r}")
 
@@ -561,14 +571,48 @@ def _pinv_psd_factor(U, xp, rcond=1e-10):
     return lambda V: Uq @ (Uq.T @ V)
 
 
+def _unit_solve(D, h, r, damping, xp, rcond=1e-10):
+    r"""Per unit ``i`` of a layer: :math:`v_i = (\Theta_i + \rho\,\bar\theta_i I)^{-1} r` with the unit's Gram
+    :math:`\Theta_i[(k,t),(k',s)] = \delta_{k,t,i}\,\delta_{k',s,i}\,(\tilde h_t\cdot\tilde h_s)`,
+    :math:`\bar\theta_i = \mathrm{tr}\,\Theta_i / CT` and :math:`\rho` = ``damping``.
+
+    ``D`` ``(C, T, M_l)``, ``h`` ``(T, M_{l-1})``, ``r`` ``(C, T)``; returns ``(M_l, C, T)`` (batched solves
+    over the units).  ``damping = 0``: the pseudo-inverse (batched ``eigh``, eigenvalues below ``rcond``
+    times the largest dropped), needed for the rank ``<= T`` of a hidden unit's block when ``C > 1``.
+    """
+    C, T, M = D.shape
+    K = h @ h.T + 1.0  # (T, T): h~_t . h~_s with the bias input
+    d = D.transpose(2, 0, 1).reshape(M, C * T)  # (M, CT)
+    G = d[:, :, None] * d[:, None, :] * xp.tile(K, (C, C))[None]  # (M, CT, CT)
+    rv = r.reshape(-1)
+    if damping > 0:
+        tr = xp.trace(G, axis1=1, axis2=2) / (C * T)
+        # a dead unit (relu: every adjoint 0) has Theta_i = 0 and no step: any regularizer will do
+        reg = xp.where(tr > 0, damping * tr, 1.0)
+        G = G + reg[:, None, None] * xp.eye(C * T, dtype=G.dtype)[None]
+        v = xp.linalg.solve(G, xp.broadcast_to(rv, (M, C * T))[..., None])[..., 0]
+        return v.reshape(M, C, T)
+    ev, Q = xp.linalg.eigh(G)
+    inv = xp.where(ev > rcond * ev[:, -1:], 1.0 / xp.where(ev > 0, ev, 1.0), 0.0)
+    w = xp.einsum("mcb,c->mb", Q, rv)  # Q^T r per unit
+    return xp.einsum("mab,mb->ma", Q, inv * w).reshape(M, C, T)
+
+
+def _jt_v_units(D, h, V, xp):
+    r""":math:`J_{l,i}^\top v_i` for every unit (``V`` ``(M_l, C, T)``): weight and bias parts of the layer."""
+    E = xp.einsum("ict,cti->ti", V, D)  # (T, M_l): sum_k v_i[k, t] delta_{k,t,i}
+    return E.T @ h, E.sum(axis=0)
+
+
 def _solve_psd(A, r, damping, xp):
     n = A.shape[0]
     reg = damping * float(xp.trace(A)) / n
     return xp.linalg.solve(A + reg * xp.eye(n, dtype=A.dtype), r)
 
 
-def ngd_step(net, X, Y, activation, method: str, eta: float, damping: float = 1e-10, lam_max: float | None = None, xp=np):
-    """One step of ``method`` (gd, exact, layerwise, kfac) on the MSE loss; returns the new net."""
+def ngd_step(net, X, Y, activation, method: str, eta: float, damping: float = 1e-10, lam_max: float | None = None,
+             xp=np, unit_damping: float = 1e-3):
+    """One step of ``method`` (gd, exact, layerwise, kfac, unitwise) on the MSE loss; returns the new net."""
     blocks, f, Ds, cache = gram_layers(net, X, activation, "none", xp=xp)
     C, T = f.shape[1], f.shape[0]
     r = (f - Y).T  # (C, T), rows (k, t) like the Gram
@@ -583,6 +627,9 @@ def ngd_step(net, X, Y, activation, method: str, eta: float, damping: float = 1e
         for B, D, c in zip(blocks, Ds, cache):
             v = _solve_psd(B, r.reshape(-1), damping, xp).reshape(C, T)
             steps.append(_jt_v(D, c["h"], v))
+    elif method == "unitwise":
+        for D, c in zip(Ds, cache):
+            steps.append(_jt_v_units(D, c["h"], _unit_solve(D, c["h"], r, unit_damping, xp), xp))
     elif method == "kfac":
         for D, c in zip(Ds, cache):
             ht = xp.concatenate([c["h"], xp.ones((T, 1), dtype=f.dtype)], axis=1)  # (T, M_{l-1}+1)
@@ -598,14 +645,14 @@ def ngd_step(net, X, Y, activation, method: str, eta: float, damping: float = 1e
     return _apply(net, [(eta * a, eta * b) for a, b in steps])
 
 
-def ngd_run(net, X, Y, activation, method, eta, steps, damping=1e-10, xp=np):
+def ngd_run(net, X, Y, activation, method, eta, steps, damping=1e-10, xp=np, unit_damping=1e-3):
     """Training error ``E`` after each of ``steps`` steps (length steps+1, entry 0 = initial)."""
     out = []
     for s in range(steps + 1):
         f, _ = forward(net, X, activation, "none", xp=xp)
         out.append(_loss(f, Y))
         if s < steps and math.isfinite(out[-1]):
-            net = ngd_step(net, X, Y, activation, method, eta, damping, xp=xp)
+            net = ngd_step(net, X, Y, activation, method, eta, damping, xp=xp, unit_damping=unit_damping)
     return np.asarray(out)
 
 
@@ -617,10 +664,12 @@ def lr_grid(p: FimParams) -> np.ndarray:
 def ngd_etas(p: FimParams, method: str, lam_max: float) -> np.ndarray:
     """Learning rates of the NGD comparison: ``[1/L, 1, one-step rate of the method]``.
 
-    One-step rates: exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)`` (see :func:`ngd_step`), gd
-    ``1/lambda_max``; gd's first two entries are multiplied by ``1/lambda_max`` (gd at eta = 1 diverges).
+    One-step rates: exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise ``1/((L-1) M + C)``
+    (see :func:`ngd_step`), gd ``1/lambda_max``; gd's first two entries are multiplied by
+    ``1/lambda_max`` (gd at eta = 1 diverges).
     """
-    own = {"exact": 1.0, "layerwise": 1.0 / p.L, "kfac": 1.0 / (1.0 + (p.L - 1) * p.T), "gd": 1.0}[method]
+    own = {"exact": 1.0, "layerwise": 1.0 / p.L, "kfac": 1.0 / (1.0 + (p.L - 1) * p.T), "gd": 1.0,
+           "unitwise": 1.0 / ((p.L - 1) * p.M + p.C)}[method]
     e = np.array([1.0 / p.L, 1.0, own])
     return e / lam_max if method == "gd" else e
 
@@ -660,7 +709,8 @@ def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
             E = np.empty((len(NGD_METHODS), 3, p.ngd_steps + 1))
             for i, meth in enumerate(NGD_METHODS):
                 for j, eta in enumerate(ngd_etas(p, meth, lam)):
-                    E[i, j] = ngd_run(net, X, Y, p.activation, meth, eta, p.ngd_steps, p.ngd_damping, xp=xp)
+                    E[i, j] = ngd_run(net, X, Y, p.activation, meth, eta, p.ngd_steps, p.ngd_damping, xp=xp,
+                                      unit_damping=p.ngd_unit_damping)
             res["ngd_error"].append(E)
         if bar is not None:
             bar.update(1)
@@ -700,7 +750,7 @@ def write_point(path, p: FimParams, data: dict, ids, *, n_ranks=1, command=""):
             w.variable("lr_lambda_max", data["lr_lambda_max"], dims=("realization",), units="1",
                        long_name="lambda_max of the unnormalized net used for GD")
         if "ngd_error" in data:
-            w.coord("method", np.array(NGD_METHODS, dtype="S"), long_name="gd / exact NGD / layer-wise / K-FAC")
+            w.coord("method", np.array(NGD_METHODS, dtype="S"), long_name="gd / exact NGD / layer-wise / K-FAC / unit-wise")
             w.coord("eta_index", np.arange(3), long_name="0: eta = 1/L, 1: eta = 1, 2: the method's one-step rate (gd: /lambda_max)")
             w.coord("step", np.arange(p.ngd_steps + 1), long_name="training step")
             w.variable("ngd_error", data["ngd_error"], dims=("realization", "method", "eta_index", "step"), units="1",
@@ -847,7 +897,7 @@ def plot_lr(out, path) -> None:
 
 
 def plot_ngd(out, path) -> None:
-    """Relative training error per step of gd, exact NGD, layer-wise and K-FAC at eta = 1/L and 1."""
+    """Relative training error per step of gd, exact NGD, layer-wise, K-FAC and unit-wise at eta = 1/L, 1, own rate."""
     from .figures import _plt, save
 
     plt = _plt()
@@ -860,10 +910,11 @@ def plot_ngd(out, path) -> None:
     E = out["ngd_error"]
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
     for j, title in enumerate(("eta = 1/L (gd: 1/(L lambda_max))", "eta = 1 (gd: 1/lambda_max)",
-                               "one-step rate: exact 1, layer 1/L, K-FAC 1/(1+(L-1)T)")):
+                               "own one-step rate: exact 1, layer-wise 1/L,\nK-FAC 1/(1+(L-1)T), unit-wise 1/((L-1)M+C)")):
         for i, m in enumerate(NGD_METHODS):
             axs[j].plot(np.arange(E.shape[-1]), np.maximum(E[i, j], 1e-16), "o-", label=m)
-        axs[j].set(yscale="log", xlabel="step", title=title)
+        axs[j].set(yscale="log", xlabel="step")
+        axs[j].set_title(title, fontsize=9)
     axs[0].set_ylabel("E(step) / E(0)")
     axs[0].legend(fontsize=7)
     save(fig, path)

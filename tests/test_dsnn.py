@@ -19,6 +19,7 @@ from scipy import stats
 from snakeutil import needs_snakemake, smk
 
 from balnet import dsnn
+from balnet.backend import to_numpy
 from balnet.params import ConfigError
 from balnet.random import DSNN, stream
 
@@ -28,15 +29,30 @@ from balnet.random import DSNN, stream
 
 
 @pytest.mark.parametrize("mean,positive", [(0.0, True), (1.5, False), (-2.0, True), (3.0, True), (-0.7, False)])
-def test_truncated_normal_matches_scipy(mean, positive):
+def test_truncated_normal_matches_scipy(mean, positive, xp):
     """u ~ N(mean, 1) truncated to u > 0 (positive) or u <= 0: KS test against scipy.stats.truncnorm,
-    20000 draws, p > 1e-3 at a fixed seed; every draw on the right side of 0."""
+    20000 draws, p > 1e-3 at a fixed seed; every draw on the right side of 0 (on every backend: the
+    means live on xp, the uniforms come from the host stream)."""
     rng = np.random.default_rng(1)
-    u = dsnn.truncated_normal(np.full(20000, mean), np.full(20000, positive), rng)
+    u = to_numpy(dsnn.truncated_normal(xp.full(20000, mean), xp.full(20000, positive), rng))
     a, b = (-mean, np.inf) if positive else (-np.inf, -mean)
     ref = stats.truncnorm(a, b, loc=mean, scale=1.0)
     assert np.all(u > 0) if positive else np.all(u <= 0)
     assert stats.kstest(u, ref.cdf).pvalue > 1e-3
+
+
+def test_ndtri_exp_without_scipy_matches_scipy():
+    """The namespace-generic inverse of log Phi (used where scipy's ndtri_exp is missing, e.g. CuPy):
+    start from ndtri(exp y) / -ndtri(-expm1 y) / the tail asymptote, three Newton steps; against
+    scipy.special.ndtri_exp for 20000 y in [-1e5, -1e-300]: relative error < 1e-10 (measured 4e-16
+    for y > -700, 5e-13 in the far tail), and ndtri_exp(0) = +inf."""
+    from scipy.special import ndtri_exp
+
+    y = -np.logspace(-300, 5, 20000)
+    got = dsnn._ndtri_exp_newton(y, np)
+    ref = ndtri_exp(y)
+    assert np.max(np.abs(got - ref) / np.maximum(1.0, np.abs(ref))) < 1e-10
+    assert dsnn._ndtri_exp_newton(np.array([0.0]), np)[0] == np.inf
 
 
 def test_truncated_normal_extreme_means_stay_finite():
@@ -55,6 +71,8 @@ def _chi2_gibbs_vs_enumeration(net, x, free, S, sweeps, rng, clamp_out=None, fir
     against the enumerated (conditional) joint."""
     for _ in range(sweeps):
         dsnn.gibbs_neurons(net, S, free, rng)
+    S = [to_numpy(a) for a in S]
+    net = dsnn.Net(net.sizes, [to_numpy(w) for w in net.W], net.sigma_w, net.sigma_b, net.input_model)
     states, prob = dsnn.enumerate_joint(net, None if first == 0 else x)
     n_out = net.sizes[-1]
     if clamp_out is not None:  # condition on the clamped output layer (last n_out bits)
@@ -83,16 +101,18 @@ def test_neuron_gibbs_matches_enumeration_free():
     assert p > 1e-3, (counts / B, prob)
 
 
-def test_neuron_gibbs_matches_enumeration_clamped_output():
+def test_neuron_gibbs_matches_enumeration_clamped_output(xp):
     """Hidden posterior given a clamped output (the learning case): 1 input -> 3 hidden -> 2 outputs
     clamped to (1, 0); chi-square of the 8 hidden states against the enumerated conditional
-    p(h | x, y) with 40000 rows after 25 sweeps, p > 1e-3 at a fixed seed."""
+    p(h | x, y) with 40000 rows after 25 sweeps, p > 1e-3 at a fixed seed, on every backend
+    (synapses and states on xp, enumeration on the host)."""
     rng = np.random.default_rng(4)
-    net = dsnn.init_net((1, 3, 2), rng, sigma_w=1.5, sigma_b=1.0, input_model=False)
+    net = dsnn.init_net((1, 3, 2), rng, sigma_w=1.5, sigma_b=1.0, input_model=False, xp=xp)
     B = 40000
     x = np.array([1.0])
     y = np.array([1.0, 0.0])
-    S = [np.repeat(x[None, :], B, 0), (rng.random((B, 3)) < 0.5) * 1.0, np.repeat(y[None, :], B, 0)]
+    S = [xp.asarray(a) for a in (np.repeat(x[None, :], B, 0), (rng.random((B, 3)) < 0.5) * 1.0,
+                                  np.repeat(y[None, :], B, 0))]
     free = [None, np.ones(B, bool), None]
     p, _counts, _prob = _chi2_gibbs_vs_enumeration(net, x, free, S, 25, rng, clamp_out=y)
     assert p > 1e-3
@@ -297,6 +317,33 @@ def test_bars_data():
     np.testing.assert_array_equal(dsnn.bar_masks(3).sum(1), 3)
 
 
+@pytest.mark.parametrize("experiment", ["classify", "forget", "alternation", "sbm"])
+def test_experiments_on_every_backend(experiment, xp):
+    """Each experiment runs with `backend` set to the fixture's namespace.  numpy: bit-identical to the
+    default run.  CuPy: the same host random streams drive the chain, so the numbers agree up to
+    Bernoulli decisions flipped by last-bit differences of the device's special functions; the
+    headline statistics must agree with numpy's within the tolerances below (tiny runs, 2 chains)."""
+    kw = dict(experiment=experiment, dataset="prototype", hidden=8, n_train=60, n_test=60, classes=3, dim=12,
+              sweeps=12, burn_in=3, eval_every=3, backprop_epochs=3, forget_sweeps=8, forget_particles=30,
+              alt_probes=2, alt_sweeps=20, sbm_side=3, sbm_hidden=8, sbm_window=4)
+    ref = dsnn.run_chains(_p(**kw), [0, 1])
+    got = dsnn.run_chains(_p(**kw, backend=xp.__name__), [0, 1])
+    assert set(got) == set(ref)
+    if xp is np:
+        for k in ref:
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+        return
+    for k in ref:
+        assert got[k].shape == ref[k].shape or k == "durations", k
+    if experiment in ("classify", "forget"):
+        key = "acc_average" if experiment == "classify" else "acc_learn"
+        assert abs(np.nanmean(got[key][:, -1]) - np.nanmean(ref[key][:, -1])) < 0.2
+    elif experiment == "alternation":
+        assert abs(got["acc_train"][:, -5:].mean() - ref["acc_train"][:, -5:].mean()) < 0.2
+    else:
+        assert abs(got["prior_like"].mean() - ref["prior_like"].mean()) < 0.2
+
+
 def test_chains_independent_of_split():
     """Chain k draws from stream(seed, k, DSNN, ...): running chains [0, 1] together or chain 1 alone gives
     identical numbers (results do not depend on the MPI split)."""
@@ -335,6 +382,8 @@ def test_params_validation():
     """Unknown experiment, bad burn-in and an unknown key are one-line ConfigErrors."""
     with pytest.raises(ConfigError, match="experiment"):
         _p(experiment="dream")
+    with pytest.raises(ConfigError, match="backend"):
+        _p(backend="gpu")
     with pytest.raises(ConfigError, match="burn_in"):
         _p(sweeps=10, burn_in=10)
     with pytest.raises(ConfigError, match="sweeps"):

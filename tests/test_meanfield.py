@@ -228,20 +228,25 @@ def test_dmft_vs_simulation_n2000(g):
 
 @pytest.mark.slow
 def test_lambda_max_finite_size_trend():
-    # g = 2, realization 0 x 2 trials, T = 200 tau: lambda_max sits below DMFT (0.1125) at finite N.
-    # Measured 0.1035 (N=500), 0.1000 (1000), 0.1079 (2000): above N = 500 the deficit (4-10 %) is
-    # of the size of the realization scatter, so only lambda(500) < lambda(2000) and lambda(2000)
-    # within 10 % of DMFT are asserted (tests/test_lyapunov.py measured 0.082 at N = 400).
+    # g = 2, realizations 0-5 x 2 trials, T = 200 tau after 50 tau (about 3.5 min on 2 cores):
+    # finite networks sit below the DMFT value 0.1125 and approach it as N grows.  Measured
+    # (OMP_NUM_THREADS=2): 0.0535 +- 0.0105 (N=250, one realization not chaotic), 0.0979 +- 0.0032 (500),
+    # 0.0981 +- 0.0019 (1000), 0.1049 +- 0.0016 (2000): deficits 52 %, 13 %, 13 %, 6.7 %.
+    # Asserted: every N below DMFT + 2 s.e., lambda(250) below lambda(500) by 2 s.e., lambda(2000) above
+    # lambda(500), lambda(2000) within 10 % of DMFT.
     from balnet.lyapunov import LyapunovParams, lyapunov_run
 
     ref = DMFT_REF[2.0][1]
-    lam = {}
-    for N in (500, 1000, 2000):
+    lam, sem = {}, {}
+    for N in (250, 500, 1000, 2000):
         net = NetworkParams(N=N, J0=0.0, g=2.0)
         sim = SimulationParams(T=200.0, t_warmup=50.0, dt=0.1, trials=2, backend="numpy")
-        lam[N] = lyapunov_run(net, sim, LyapunovParams(k=1, t_window=50.0, n_boot=0), [0])["lambda_max"].mean()
-    print("lambda_max(N) at g = 2:", {N: round(v, 4) for N, v in lam.items()}, "DMFT", ref)
-    assert lam[500] < lam[2000]
+        v = lyapunov_run(net, sim, LyapunovParams(k=1, t_window=50.0, n_boot=0), list(range(6)))["lambda_max"]
+        lam[N], sem[N] = v.mean(), v.std(ddof=1) / np.sqrt(v.size)
+    print("lambda_max(N) at g = 2:", {N: f"{lam[N]:.4f} +- {sem[N]:.4f}" for N in lam}, "DMFT", ref)
+    assert all(lam[N] < ref + 2 * sem[N] for N in lam)
+    assert lam[250] < lam[500] - 2 * np.hypot(sem[250], sem[500])
+    assert lam[2000] > lam[500]
     assert abs(lam[2000] - ref) < 0.1 * ref
 
 

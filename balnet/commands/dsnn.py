@@ -85,7 +85,7 @@ def run_dsnn(p, output, *, progress=False, command="", figure=None):
     from ..dsnn import pad_durations, plot_results, run_chains, write_results
     from ..parallel import gather_by_realization, rank_work
 
-    comm, all_ids, mine, _ = rank_work(p.chains, "numpy")
+    comm, all_ids, mine, _ = rank_work(p.chains, p.backend)
     res = run_chains(p, mine, progress=progress and comm.rank == 0)
     if p.experiment == "alternation":
         # ragged axis (number of dominance durations): agree on a common length before gathering

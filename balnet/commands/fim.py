@@ -11,8 +11,8 @@
       theory_*, variables theory_q*).  With ``lr_scan=true``: full-batch GD on
       MSE at eta = c * 2/lambda_max over a log grid of c, and the divergence
       threshold c* (eta* = c* 2/lambda_max).  With ``ngd=true``: training error
-      per step of gd, exact NGD, layer-wise block-diagonal NGD and K-FAC at
-      eta = 1/L, 1 and each method's one-step rate (Karakida & Osawa, NeurIPS 2020).
+      per step of gd, exact NGD, layer-wise block-diagonal NGD, K-FAC and unit-wise
+      NGD at eta = 1/L, 1 and each method's one-step rate (Karakida & Osawa, NeurIPS 2020).
 
   balnet fim reduce POINT.h5 ... -o summary.h5 [--figure fim.png] [--lr-figure lr.png] [--ngd-figure ngd.png]
       table of all points (mean and standard error over seeds, theory values),
