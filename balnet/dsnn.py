@@ -1283,7 +1283,7 @@ def write_summary(files, path):
     """
     from .io import H5Writer, read_attrs
 
-    attrs = [read_attrs(f) for f in files]
+    attrs = [read_attrs(f, kind="dsnn") for f in files]
     keys = sorted({k for a in attrs for k in a if k.startswith("summary_")})
     params = {str(i): a.get("params", {}) for i, a in enumerate(attrs)}
     with H5Writer(path, kind="dsnn_summary", params=params, command="balnet dsnn summarize",

@@ -772,9 +772,7 @@ def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None,
 
     rows = []
     for fpath in files:
-        arr, at = read(fpath)
-        if at.get("kind") != "fim":
-            raise ConfigError(f"{fpath} is not a fim file (kind={at.get('kind')!r})")
+        arr, at = read(fpath, kind="fim")
         rows.append((at["params"]["fim"], arr, at, str(fpath)))
     key = lambda r: (r[0]["activation"], r[0]["norm"], r[0]["L"], r[0]["sigma_w2"], r[0]["sigma_b2"], r[0]["T"], r[0]["C"], r[0]["M"])
     rows.sort(key=key)

@@ -222,18 +222,38 @@ def _attr(v):
     return v
 
 
-def read_attrs(path) -> dict:
-    """File attributes with ``params``/``units`` decoded from JSON."""
+def _check_kind(path, attrs: dict, kind) -> None:
+    if kind is None:
+        return
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    got = attrs.get("kind")
+    if got not in kinds:
+        want = " or ".join(repr(k) for k in kinds)
+        raise ConfigError(f"{path} is a {got!r} file, expected a {want} file")
+
+
+def read_attrs(path, kind: str | Sequence[str] | None = None) -> dict:
+    """File attributes with ``params``/``units`` decoded from JSON.
+
+    ``kind``: the file kind(s) the caller accepts (the ``kind`` attribute every
+    balnet writer sets); another kind is a one-line :class:`ConfigError`.
+    """
     with _open(path) as f:
         out = {k: _attr(v) for k, v in f.attrs.items()}
     for k in ("params", "units"):
         if isinstance(out.get(k), str):
             out[k] = json.loads(out[k])
+    _check_kind(path, out, kind)
     return out
 
 
-def read(path, names: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """Read datasets (all, or ``names``) and attributes: ``(arrays, attrs)``."""
+def read(path, names: Sequence[str] | None = None, kind: str | Sequence[str] | None = None
+         ) -> tuple[dict[str, np.ndarray], dict]:
+    """Read datasets (all, or ``names``) and attributes: ``(arrays, attrs)``.
+
+    ``kind`` as in :func:`read_attrs`, checked before any dataset is read.
+    """
+    attrs = read_attrs(path, kind)
     arrays: dict[str, np.ndarray] = {}
     with _open(path) as f:
 
@@ -246,7 +266,7 @@ def read(path, names: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray
         missing = [n for n in names if n not in arrays]
         if missing:
             raise ConfigError(f"{path} has no dataset {missing[0]!r}")
-    return arrays, read_attrs(path)
+    return arrays, attrs
 
 
 def summarize(path) -> str:

@@ -40,10 +40,7 @@ def learning_curves(paths: Sequence, *, sweep: Sequence[str] | None = None) -> d
     ``(*grid, condition, n_train)``, ``ftle_macro`` ``(*grid, condition, realization)``,
     ``realization`` ids, ``task`` and ``readout``.
     """
-    loaded = [read(p) for p in paths]
-    for p, (a, attrs) in zip(paths, loaded):
-        if attrs.get("kind") != "learning":
-            raise ConfigError(f"{p} is a {attrs.get('kind')!r} file, not a learning file")
+    loaded = [read(p, kind="learning") for p in paths]
     first_a, first_attrs = loaded[0]
     conds, n_train = _names(first_a), first_a["n_train"]
     for p, (a, _) in zip(paths, loaded):

@@ -503,7 +503,7 @@ def measured_scs(run_paths: Sequence = (), lyapunov_paths: Sequence = (), max_la
 
     rows = []
     for path in run_paths:
-        pr = _flat_params(read_attrs(path))
+        pr = _flat_params(read_attrs(path, kind="simulation"))
         if pr.get("J0", 1.0) != 0.0 or pr.get("gain", "tanh") != "tanh" or pr.get("I0", 0.0) != 0.0:
             continue
         a, _ = read(path, ["x", "time"])
@@ -514,7 +514,7 @@ def measured_scs(run_paths: Sequence = (), lyapunov_paths: Sequence = (), max_la
         rows.append((float(pr["g"]), int(pr["N"]), lag, d, d0))
     lam = {}
     for path in lyapunov_paths:
-        pr = _flat_params(read_attrs(path))
+        pr = _flat_params(read_attrs(path, kind="lyapunov"))
         if pr.get("J0", 1.0) != 0.0 or pr.get("gain", "tanh") != "tanh":
             continue
         a, _ = read(path, ["lambda_max"])
@@ -731,7 +731,7 @@ def stability_table(run_paths: Sequence, *, phase_diagram_path=None, sweep: Sequ
     from .progress import progress_bar
 
     p = params or MeanFieldParams()
-    attrs = [read_attrs(path) for path in run_paths]
+    attrs = [read_attrs(path, kind="simulation") for path in run_paths]
     flat = [_flat_params(a) for a in attrs]
     names, values, index = sweep_grid(flat, sweep)
     rows = []

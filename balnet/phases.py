@@ -526,9 +526,7 @@ def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None
     from .io import read
 
     c = criteria or PhaseCriteria()
-    a, attrs = read(path, ["time", "nu_E", "nu_I", "x", "neuron", "final_state", "realization"])
-    if attrs.get("kind") != "simulation":
-        raise ConfigError(f"{path} is a {attrs.get('kind')!r} file, expected a simulation file")
+    a, attrs = read(path, ["time", "nu_E", "nu_I", "x", "neuron", "final_state", "realization"], kind="simulation")
     net, sim = _records_from_attrs(attrs)
     ids = [int(k) for k in a["realization"]]
     speed = final_speed(net, sim, ids, a["final_state"])
@@ -557,9 +555,7 @@ def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None
 def _match_lambda(path, ids, n_trials) -> np.ndarray:
     from .io import read
 
-    a, attrs = read(path, ["lambda_max", "realization"])
-    if attrs.get("kind") != "lyapunov":
-        raise ConfigError(f"{path} is a {attrs.get('kind')!r} file, expected a lyapunov file")
+    a, attrs = read(path, ["lambda_max", "realization"], kind="lyapunov")
     pos = {int(k): i for i, k in enumerate(a["realization"])}
     lam = np.full((len(ids), n_trials), np.nan)
     L = np.asarray(a["lambda_max"], float)
@@ -763,9 +759,7 @@ def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, 
         raise ConfigError(f"bins must be >= 1, got {bins}")
     data, params = [], []
     for p in paths:
-        a, attrs = read(p)
-        if attrs.get("kind") != "lyapunov":
-            raise ConfigError(f"{p} is a {attrs.get('kind')!r} file, expected a lyapunov file")
+        a, attrs = read(p, kind="lyapunov")
         for need in ("lambda_max", "ftle_micro", "ftle_macro", "spectrum", "realization"):
             if need not in a:
                 raise ConfigError(f"{p} has no dataset {need!r}")

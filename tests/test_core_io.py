@@ -91,3 +91,17 @@ def test_read_errors(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(ConfigError, match="not a readable HDF5"):
         read_attrs(bad)
+
+
+def test_read_checks_the_file_kind(tmp_path):
+    """`read`/`read_attrs` with `kind=` refuse a file of another kind in one line, before any dataset is
+    read (a reducer handed the wrong file names both kinds instead of a missing dataset)."""
+    path = tmp_path / "k.h5"
+    with H5Writer(path, kind="fim", params={"fim": {"M": 1}}) as w:
+        w.coord("seed", np.arange(2))
+    assert read_attrs(path, kind="fim")["kind"] == "fim"
+    assert read(path, kind=("dsnn", "fim"))[1]["kind"] == "fim"
+    with pytest.raises(ConfigError, match=r"is a 'fim' file, expected a 'simulation' file"):
+        read(path, ["time"], kind="simulation")
+    with pytest.raises(ConfigError, match=r"expected a 'dsnn' or 'kuramoto' file"):
+        read_attrs(path, kind=("dsnn", "kuramoto"))

@@ -394,7 +394,7 @@ def test_reduce_bad_input_exit_2(tmp_path):
     _write_run(tmp_path / "run.h5", 1.5, 0.0, T=10.0)
     out = tmp_path / "o.h5"
     for args, msg in [
-        (["lyapunov", str(tmp_path / "run.h5")], "expected a lyapunov file"),
+        (["lyapunov", str(tmp_path / "run.h5")], "expected a 'lyapunov' file"),
         (["phases", str(tmp_path / "run.h5"), "--set", "speed_tl=1"], "did you mean 'speed_tol'"),
         (["phases", str(tmp_path / "nope.h5")], "no such file"),
         (["phases", str(tmp_path / "run.h5"), "--late-fraction", "2"], "late_fraction"),

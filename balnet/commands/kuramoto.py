@@ -259,9 +259,7 @@ def reduce_runs(files, output, *, figure=None) -> dict:
 
     rows = {}
     for f in files:
-        a, at = read(f)
-        if at.get("kind") != "kuramoto":
-            raise ConfigError(f"{f} is not a `balnet kuramoto run` file (kind={at.get('kind')!r})")
+        a, at = read(f, kind="kuramoto")
         n = int(at["n"])
         if n in rows:
             raise ConfigError(f"two files for n={n}: {rows[n]['file']} and {f}")

@@ -1,7 +1,6 @@
 """Draw a figure from a balnet HDF5 file (population activity of a simulation)."""
 from __future__ import annotations
 
-from ..params import ConfigError
 
 NAME = "plot"
 HELP = "draw population activity of a simulation file (PNG/PDF)"
@@ -18,8 +17,6 @@ def run(args) -> int:
     from ..figures import plot_population
     from ..io import read_attrs
 
-    kind = read_attrs(args.file).get("kind")
-    if kind != "simulation":
-        raise ConfigError(f"{args.file} is a {kind!r} file; plot draws simulation files")
+    read_attrs(args.file, kind="simulation")
     plot_population(args.file, args.output, args.realizations)
     return 0
