@@ -18,13 +18,16 @@ learning) one table row:
   log-CDFs per sweep), run on the first 16 units and scaled to H.
 
 Ratios ``floor/sweep`` near 1 mean the sweep costs what its floor costs.  Every timing is the minimum over
-``--rounds`` interleaved rounds.
+interleaved rounds (``bench_simulate.interleaved``, at least ``--rounds``).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import time
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_simulate import interleaved, machine_lines, set_threads  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -36,32 +39,19 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
-    if a.threads:
-        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[v] = str(a.threads)
+    set_threads(a.threads)
     if a.quick:
         a.hidden, a.B, a.rounds = [64], [500], 2
     import numpy as np
 
     from balnet import dsnn
-    from balnet.backend import get_xp, scipy_special, synchronize
+    from balnet.backend import get_xp, scipy_special
 
     xp = get_xp(a.backend)
     sp = scipy_special(xp)
 
-    def timeit(fns, rounds):
-        best = [float("inf")] * len(fns)
-        for _ in range(rounds):
-            for i, fn in enumerate(fns):
-                synchronize(xp)
-                t = time.perf_counter()
-                fn()
-                synchronize(xp)
-                best[i] = min(best[i], time.perf_counter() - t)
-        return best
-
-    print(f"backend {a.backend}, numpy {np.__version__}, threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
-          f"load {os.getloadavg()[0]:.2f}; layers 64 -> H -> 10, float64\n")
+    print("\n".join(machine_lines(xp)))
+    print(f"backend {a.backend}; layers 64 -> H -> 10, float64\n")
     print("| H | B | sweep [ms] | GEMM [ms] | GEMM/sweep | logPhi [ms] | logPhi/sweep | naive [ms] | naive/sweep |")
     print("|---|---|---|---|---|---|---|---|---|")
     for H in a.hidden:
@@ -98,7 +88,7 @@ def main(argv=None) -> int:
                     logit = sp.log_ndtr(A1[:, i]) - sp.log_ndtr(-A1[:, i]) + lp[1] - lp[0]
                     X1[:, i] = (xp.asarray(rng.random(B)) < sp.expit(logit)).astype(float)
 
-            t = timeit([sweep, gemm, logphi, naive], a.rounds)
+            t = interleaved([sweep, gemm, logphi, naive], xp, min_time=0.2, min_rounds=a.rounds)
             tn = t[3] * H / n_naive
             print(f"| {H} | {B} | {t[0] * 1e3:.1f} | {t[1] * 1e3:.2f} | {t[1] / t[0]:.4f} | {t[2] * 1e3:.1f} | "
                   f"{t[2] / t[0]:.2f} | {tn * 1e3:.0f} | {tn / t[0]:.1f} |", flush=True)

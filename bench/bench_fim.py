@@ -15,13 +15,17 @@ Prints two Markdown tables.
 2. Small M only: the textbook route, the dense ``P x P`` FIM ``J^T J / T`` and ``eigvalsh`` of it, against
    the Gram, with the largest eigenvalue of both (they agree).
 
-Every timing is the minimum over ``--rounds`` interleaved rounds; compare ratios within a table.
+Every timing is the minimum over interleaved rounds (``bench_simulate.interleaved``; at least
+``--rounds``; the dense FIM: one round); compare ratios within a table.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import time
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_simulate import interleaved, machine_lines, set_threads  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -37,29 +41,16 @@ def main(argv=None) -> int:
     ap.add_argument("--no-jac", action="store_true", help="skip the explicit-Jacobian contender")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
-    if a.threads:
-        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[v] = str(a.threads)
+    set_threads(a.threads)
     if a.quick:
         a.M, a.dense_M, a.rounds = [200, 400], [20], 3
     import numpy as np
 
-    from balnet.backend import get_xp, synchronize, to_numpy
+    from balnet.backend import get_xp, to_numpy
     from balnet.fim import FimParams, backward_deltas, forward, gram, init_net, sample_inputs
     from balnet.random import FIM, stream
 
     xp = get_xp(a.backend)
-
-    def timeit(fns, rounds):
-        best = [float("inf")] * len(fns)
-        for _ in range(rounds):
-            for i, fn in enumerate(fns):
-                synchronize(xp)
-                t = time.perf_counter()
-                fn()
-                synchronize(xp)
-                best[i] = min(best[i], time.perf_counter() - t)
-        return best
 
     def dense_jacobian(net, X, act):
         f, cache = forward(net, X, act, xp=xp)
@@ -72,8 +63,8 @@ def main(argv=None) -> int:
             cols += [Jw.reshape(C * T, -1), D.reshape(C * T, -1)]
         return xp.concatenate(cols, axis=1)
 
-    print(f"backend {a.backend}, numpy {np.__version__}, threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
-          f"load {os.getloadavg()[0]:.2f}; L = {a.L}, C = {a.C}, T = {a.T}, tanh, float64\n")
+    print("\n".join(machine_lines(xp)))
+    print(f"backend {a.backend}; L = {a.L}, C = {a.C}, T = {a.T}, tanh, float64\n")
     print("| M | P | gram+eigh [ms] | its GEMMs [ms] | GEMMs/gram | jac+JJ^T [ms] | jac/gram |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
@@ -106,7 +97,7 @@ def main(argv=None) -> int:
             to_numpy(xp.linalg.eigvalsh(J @ J.T / a.T))
 
         fns = [balnet_gram, gemms] + ([] if a.no_jac else [jac])
-        t = timeit(fns, a.rounds)
+        t = interleaved(fns, xp, min_time=0.05, min_rounds=a.rounds)
         jt = "" if a.no_jac else f"{t[2] * 1e3:.2f} | {t[2] / t[0]:.1f}"
         print(f"| {M} | {p.n_params()} | {t[0] * 1e3:.2f} | {t[1] * 1e3:.2f} | {t[1] / t[0]:.2f} | {jt} |", flush=True)
 
@@ -125,7 +116,7 @@ def main(argv=None) -> int:
             J = dense_jacobian(net, X, "tanh")
             out["d"] = float(to_numpy(xp.linalg.eigvalsh(J.T @ J / a.T))[-1])
 
-        t = timeit([g, dense], max(1, a.rounds // 2))
+        t = interleaved([g, dense], xp, min_time=0.0, min_rounds=1)
         print(f"| {M} | {p.n_params()} | {t[0] * 1e3:.2f} | {t[1] * 1e3:.1f} | {t[1] / t[0]:.0f} | "
               f"{out['g']:.6g} | {out['d']:.6g} |", flush=True)
     print(f"\nload at end {os.getloadavg()[0]:.2f}")
