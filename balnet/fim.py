@@ -111,9 +111,12 @@ networks", NeurIPS 2020, arXiv:2010.00879): with residual :math:`r = f - y`,
   J_{l,i}^\top\Theta_{l,i}^{+} r` with the unit's Gram
   :math:`\Theta_{l,i}[(k,t),(k',s)] = \delta_{k,t,i}\delta_{k',s,i}\,\tilde h_t\cdot\tilde h_s`.
   The function change is :math:`-\eta\sum_{l,i} P_{l,i} r`, :math:`P_{l,i}` the projector on the
-  range of :math:`J_{l,i}`.  For ``C = 1`` (and ``T <= M_{l-1} + 1``) every block is invertible,
-  :math:`P_{l,i} = I`, so one step needs :math:`\eta = 1/n_{\text{units}}`,
-  :math:`n_{\text{units}} = (L-1)M + C` (our derivation).  For ``C > 1`` a hidden unit's block has
+  range of :math:`J_{l,i}`.  For ``C = 1`` (and ``T <= M_{l-1} + 1``) the block restricted to the
+  samples where the unit's adjoint is nonzero is invertible, so :math:`P_{l,i}` is the diagonal projector
+  on those samples and :math:`f_t \to f_t - \eta\, n_t r_t`, :math:`n_t` the number of units with a
+  nonzero adjoint at :math:`x_t` (:func:`unit_counts`: :math:`(L-1)M + C` for tanh, about half the
+  hidden units for relu); one step needs :math:`\eta = 1/\langle n_t\rangle`, exact when every
+  :math:`n_t` is equal (our derivation).  For ``C > 1`` a hidden unit's block has
   rank ``T`` in the ``CT``-dimensional function space and the projectors do not add up to a multiple
   of the identity: no single rate converges in one step (measured in tests/test_fim.py);
 * gd: plain gradient descent at :math:`\eta = 1/\lambda_{\max}` for comparison.
@@ -661,15 +664,30 @@ def lr_grid(p: FimParams) -> np.ndarray:
     return np.geomspace(p.lr_c_min, p.lr_c_max, p.lr_points)
 
 
-def ngd_etas(p: FimParams, method: str, lam_max: float) -> np.ndarray:
+def unit_counts(net, X, activation: str, xp=np) -> np.ndarray:
+    """Per sample ``t``: the number ``n_t`` of units (all layers) whose output adjoint is nonzero at ``x_t``.
+
+    ``(L-1) M + C`` for tanh; about half the hidden units for relu (dead units have zero adjoints).  With
+    ``C = 1`` unit-wise NGD moves ``f_t`` by ``-eta n_t r_t``; its one-step rate is ``1/<n_t>``.
+    """
+    from .backend import to_numpy
+
+    _, cache = forward(net, X, activation, "none", xp=xp)
+    Ds = backward_deltas(net, cache, "none", xp=xp)
+    return sum(to_numpy((xp.abs(D) > 0).any(axis=0).sum(axis=1)) for D in Ds).astype(float)
+
+
+def ngd_etas(p: FimParams, method: str, lam_max: float, n_units: float | None = None) -> np.ndarray:
     """Learning rates of the NGD comparison: ``[1/L, 1, one-step rate of the method]``.
 
-    One-step rates: exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise ``1/((L-1) M + C)``
-    (see :func:`ngd_step`), gd ``1/lambda_max``; gd's first two entries are multiplied by
-    ``1/lambda_max`` (gd at eta = 1 diverges).
+    One-step rates: exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise ``1/n_units``
+    (``n_units``: the mean of :func:`unit_counts`, default ``(L-1) M + C``; see :func:`ngd_step`), gd
+    ``1/lambda_max``; gd's first two entries are multiplied by ``1/lambda_max`` (gd at eta = 1 diverges).
     """
+    if n_units is None:
+        n_units = (p.L - 1) * p.M + p.C
     own = {"exact": 1.0, "layerwise": 1.0 / p.L, "kfac": 1.0 / (1.0 + (p.L - 1) * p.T), "gd": 1.0,
-           "unitwise": 1.0 / ((p.L - 1) * p.M + p.C)}[method]
+           "unitwise": 1.0 / n_units}[method]
     e = np.array([1.0 / p.L, 1.0, own])
     return e / lam_max if method == "gd" else e
 
@@ -687,6 +705,7 @@ def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
         res.update(lr_loss_ratio=[], lr_c_threshold=[], lr_eta_threshold=[], lr_lambda_max=[])
     if p.ngd:
         res["ngd_error"] = []
+        res["ngd_units"] = []
     bar = progress_bar(len(ids), progress, "fim", unit="seed")
     for k in ids:
         net = init_net(p, stream(p.seed, k, FIM, 0), xp=xp, dtype=dtype)
@@ -707,11 +726,13 @@ def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
             res["lr_lambda_max"].append(lam)
         if p.ngd:
             E = np.empty((len(NGD_METHODS), 3, p.ngd_steps + 1))
+            n_units = float(unit_counts(net, X, p.activation, xp=xp).mean())
             for i, meth in enumerate(NGD_METHODS):
-                for j, eta in enumerate(ngd_etas(p, meth, lam)):
+                for j, eta in enumerate(ngd_etas(p, meth, lam, n_units)):
                     E[i, j] = ngd_run(net, X, Y, p.activation, meth, eta, p.ngd_steps, p.ngd_damping, xp=xp,
                                       unit_damping=p.ngd_unit_damping)
             res["ngd_error"].append(E)
+            res["ngd_units"].append(n_units)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -753,6 +774,8 @@ def write_point(path, p: FimParams, data: dict, ids, *, n_ranks=1, command=""):
             w.coord("method", np.array(NGD_METHODS, dtype="S"), long_name="gd / exact NGD / layer-wise / K-FAC / unit-wise")
             w.coord("eta_index", np.arange(3), long_name="0: eta = 1/L, 1: eta = 1, 2: the method's one-step rate (gd: /lambda_max)")
             w.coord("step", np.arange(p.ngd_steps + 1), long_name="training step")
+            w.variable("ngd_units", data["ngd_units"], dims=("realization",), units="1",
+                       long_name="mean number of units with a nonzero adjoint per sample (unit-wise rate 1/this)")
             w.variable("ngd_error", data["ngd_error"], dims=("realization", "method", "eta_index", "step"), units="1",
                        long_name="training error (1/2T) sum |f - y|^2")
 
@@ -908,12 +931,13 @@ def plot_ngd(out, path) -> None:
     E = out["ngd_error"]
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
     for j, title in enumerate(("eta = 1/L (gd: 1/(L lambda_max))", "eta = 1 (gd: 1/lambda_max)",
-                               "own one-step rate: exact 1, layer-wise 1/L,\nK-FAC 1/(1+(L-1)T), unit-wise 1/((L-1)M+C)")):
+                               "own one-step rate: exact 1, layer-wise 1/L,\nK-FAC 1/(1+(L-1)T), unit-wise 1/<n_t>")):
         for i, m in enumerate(NGD_METHODS):
-            axs[j].plot(np.arange(E.shape[-1]), np.maximum(E[i, j], 1e-16), "o-", label=m)
-        axs[j].set(yscale="log", xlabel="step")
+            axs[j].plot(np.arange(E.shape[-1]), np.clip(E[i, j], 1e-16, 1e4), "o-", label=m)
+        axs[j].set(yscale="log", xlabel="step", ylim=(3e-17, 3e4))
+        axs[j].xaxis.get_major_locator().set_params(integer=True)
         axs[j].set_title(title, fontsize=9)
-    axs[0].set_ylabel("E(step) / E(0)")
+    axs[0].set_ylabel("E(step) / E(0)  (clipped at 1e4)")
     axs[0].legend(fontsize=7)
     save(fig, path)
 
