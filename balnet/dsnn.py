@@ -113,7 +113,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .backend import array_namespace, scipy_linalg, scipy_special, to_numpy
+from .backend import array_namespace, get_xp, scipy_linalg, scipy_special, to_numpy
 from .params import ConfigError, _f
 from .random import DSNN, stream
 
@@ -307,8 +307,7 @@ def preactivations(net: Net, S) -> list:
 
 def _uniform(rng: np.random.Generator, shape, xp):
     """``U(0, 1)`` draws on the host (the chain's stream), copied to ``xp``."""
-    u = rng.random(shape)
-    return u if xp is np else xp.asarray(u)
+    return xp.asarray(rng.random(shape))
 
 
 def ndtri_exp(y, xp=np):
@@ -656,7 +655,7 @@ def backprop_mlp(xtr, ytr, xte, yte, hidden, C, rng, *, epochs=100, lr=0.5, batc
                 vb[i] = 0.9 * vb[i] - lr * gb
                 W[i] += vW[i]
                 b[i] += vb[i]
-        acc[e] = np.mean(fwd(xte)[1].argmax(1) == yte)
+        acc[e] = accuracy(fwd(xte)[1], yte)
     return acc
 
 
@@ -759,12 +758,6 @@ def _clamped_state(net, x, Y, rng):
     return S
 
 
-def _xp(p: DSNNParams):
-    from .backend import get_xp
-
-    return get_xp(p.backend)
-
-
 def run_classify(p: DSNNParams, k: int) -> dict:
     """Chain k of the classification experiment.
 
@@ -776,7 +769,7 @@ def run_classify(p: DSNNParams, k: int) -> dict:
     and the backprop baseline curve, the PCA spectrum of the hidden layer's
     stimulus-averaged activity over test inputs and its power-law exponent.
     """
-    xp = _xp(p)
+    xp = get_xp(p.backend)
     xtr, ytr, xte, yte, C, _ = _data(p, k)
     sizes = _sizes(p, xtr.shape[1], C)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
@@ -834,7 +827,7 @@ def run_forget(p: DSNNParams, k: int) -> dict:
     sizes = _sizes(p, p.dim, C)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
     erng = stream(p.seed, k, DSNN, _S_EVAL)
-    xp = _xp(p)
+    xp = get_xp(p.backend)
     net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b, xp=xp)
     S = _clamped_state(net, xtr, one_hot(ytr, C), rng)
     free = [None] + [np.ones(len(xtr), bool)] * p.layers + [None]
@@ -922,7 +915,7 @@ def run_alternation(p: DSNNParams, k: int) -> dict:
     sizes = _sizes(p, p.dim, 2)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
     erng = stream(p.seed, k, DSNN, _S_EVAL)
-    xp = _xp(p)
+    xp = get_xp(p.backend)
     net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b, xp=xp)
     S = forward(net, xa, rng)
     S[-1][: len(x)] = xp.asarray(one_hot(y, 2))
@@ -1006,7 +999,7 @@ def run_sbm(p: DSNNParams, k: int) -> dict:
     rng0 = stream(p.seed, k, DSNN, _S_DATA)
     x, _ = bars_data(p.n_train, p.sbm_side, p.sbm_p, rng0)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
-    xp = _xp(p)
+    xp = get_xp(p.backend)
     net = init_net((p.sbm_hidden, x.shape[1]), stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w,
                    sigma_b=p.sigma_b, input_model=True, xp=xp)
     B = len(x)

@@ -121,8 +121,8 @@ networks", NeurIPS 2020, arXiv:2010.00879): with residual :math:`r = f - y`,
   of the identity: no single rate converges in one step (measured in tests/test_fim.py);
 * gd: plain gradient descent at :math:`\eta = 1/\lambda_{\max}` for comparison.
 
-  A small relative
-damping ``ngd_damping * tr(Theta)/n`` regularizes the Gram solves.
+A small relative damping ``ngd_damping * tr(Theta)/n`` regularizes the Gram solves
+(``ngd_unit_damping`` those of the unit-wise blocks).
 """
 from __future__ import annotations
 
