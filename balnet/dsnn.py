@@ -121,21 +121,24 @@ __all__ = [
     "EXPERIMENTS",
     "DSNNParams",
     "Net",
+    "Boltzmann",
     "backprop_mlp",
+    "bipartite_mask",
+    "boltzmann_neurons",
+    "boltzmann_sweep",
+    "boltzmann_synapses",
     "bars_data",
     "digits_data",
     "dominance_durations",
-    "enumerate_joint",
     "forward",
     "gibbs_neurons",
     "gibbs_sweep",
+    "init_boltzmann",
     "init_net",
     "plot_results",
     "plot_summary",
     "power_law_exponent",
     "predict_proba",
-    "probit_log_posterior",
-    "probit_weight_mh",
     "prototype_data",
     "relaxation_time",
     "run_alternation",
@@ -145,7 +148,6 @@ __all__ = [
     "run_forget",
     "run_sbm",
     "sample_weights",
-    "state_index",
     "summary",
     "truncated_normal",
     "write_results",
@@ -157,7 +159,7 @@ DATASETS = ("digits", "prototype")
 FORGET_MODES = ("remove", "switch")
 
 # stream(seed, k, DSNN, sub): sub-purposes of chain k
-_S_DATA, _S_INIT, _S_CHAIN, _S_BACKPROP, _S_EVAL = 0, 1, 2, 3, 4
+_S_DATA, _S_INIT, _S_CHAIN, _S_BACKPROP, _S_EVAL, _S_AVG = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class DSNNParams:
     seed: int = _f(0, "root seed; chain k uses stream(seed, k, DSNN, ...)")
     sweeps: int = _f(200, "Gibbs sweeps of the learning phase")
     burn_in: int = _f(50, "sweeps before synaptic samples enter the posterior average")
+    average_every: int = _f(1, "classify: sweeps between synaptic samples entering the posterior average")
     eval_every: int = _f(5, "evaluate test accuracy every this many sweeps")
     neuron_samples: int = _f(8, "forward neuron samples per synaptic sample at prediction")
     sigma_w: float = _f(1.0, "prior std of every weight")
@@ -212,8 +215,8 @@ class DSNNParams:
             raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.forget_mode not in FORGET_MODES:
             raise ConfigError(f"forget_mode must be one of {', '.join(FORGET_MODES)}, got {self.forget_mode!r}")
-        for name in ("hidden", "layers", "chains", "sweeps", "eval_every", "neuron_samples", "n_train", "n_test",
-                     "dim", "backprop_epochs", "forget_sweeps", "alt_probes", "alt_sweeps", "alt_windows",
+        for name in ("hidden", "layers", "chains", "sweeps", "eval_every", "average_every", "neuron_samples",
+                     "n_train", "n_test", "dim", "backprop_epochs", "forget_sweeps", "alt_probes", "alt_sweeps", "alt_windows",
                      "sbm_side", "sbm_hidden", "sbm_window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
@@ -494,75 +497,108 @@ def accuracy(P, y) -> float:
 
 
 # --------------------------------------------------------------------------------------
-# reference samplers for the tests: single probit unit, brute-force enumeration
+# the synaptic Boltzmann machine: undirected, symmetric synapses sampled with the neurons
 # --------------------------------------------------------------------------------------
 
 
-def probit_log_posterior(w, X, y, sigma=1.0):
-    from scipy.special import log_ndtr
+@dataclass
+class Boltzmann:
+    r"""Synaptic Boltzmann machine: ``K`` independent chains of an undirected network of ``n`` ±1 neurons.
 
-    sgn = 2.0 * y - 1.0
-    return log_ndtr(sgn * (X @ w)).sum() - 0.5 * (w @ w) / sigma**2
+    The joint distribution of the states :math:`s^r \in \{-1, 1\}^n` of the
+    ``B`` rows :math:`r` (data items) of a chain, its symmetric synapses
+    :math:`W_{ij} = W_{ji}` (on the edges of ``mask``) and biases :math:`b_i` is
 
+    .. math::
+        p(s, W, b) \propto \exp\Big(\sum_r \big[\sum_{i<j} M_{ij} W_{ij} s^r_i s^r_j
+        + \sum_i b_i s^r_i\big] - \sum_{i<j} M_{ij}\frac{W_{ij}^2}{2\sigma_w^2}
+        - \sum_i \frac{b_i^2}{2\sigma_b^2}\Big),
 
-def probit_weight_mh(X, y, n_steps, rng, *, sigma=1.0, step=0.3, burn=1000, chains=32) -> np.ndarray:
-    """Random-walk Metropolis–Hastings reference for the probit weight posterior.
+    a Boltzmann distribution over neurons *and* synapses (no partition
+    function :math:`Z(W)` enters: the synapses are variables of the same
+    energy, not parameters of a normalized model).  Every conditional is exact:
 
-    ``chains`` independent chains (vectorized), Gaussian proposals of std
-    ``step``, ``burn`` discarded steps each; returns the pooled samples
-    ``(chains * n_steps, d)``.
+    * neuron :math:`i` of row :math:`r`: :math:`P(s^r_i = 1 \mid \cdot) =
+      \sigma(2 h^r_i)`, :math:`h^r_i = \sum_j W_{ij} s^r_j + b_i` (logistic
+      :math:`\sigma`);
+    * synapses: :math:`W_{ij} \mid s \sim N(\sigma_w^2 C_{ij}, \sigma_w^2)`,
+      :math:`C_{ij} = \sum_r s^r_i s^r_j` (Hebbian co-activity), independent over
+      edges; :math:`b_i \mid s \sim N(\sigma_b^2 \sum_r s^r_i, \sigma_b^2)`.
+
+    Integrating the synapses out gives the neurons' marginal
+    :math:`\log p(s) = \tfrac{\sigma_w^2}{2}\sum_{i<j} M_{ij} C_{ij}^2 +
+    \tfrac{\sigma_b^2}{2}\sum_i (\sum_r s^r_i)^2 + \text{const}`, the exact
+    reference of the enumeration test.  Shapes: ``W`` ``(K, n, n)`` (zero
+    diagonal and off the mask), ``b`` ``(K, n)``, states ``(K, B, n)``; arrays
+    on numpy or CuPy (:attr:`xp`), random draws from the host stream.
     """
-    from scipy.special import log_ndtr
 
-    sgn = 2.0 * np.asarray(y, float) - 1.0
+    mask: np.ndarray
+    W: object
+    b: object
+    sigma_w: float = 1.0
+    sigma_b: float = 1.0
 
-    def logp(w):  # (chains, d)
-        return log_ndtr(sgn[None, :] * (w @ X.T)).sum(1) - 0.5 * (w * w).sum(1) / sigma**2
+    @property
+    def xp(self):
+        return array_namespace(self.W)
 
-    d = X.shape[1]
-    w = np.zeros((chains, d))
-    lp = logp(w)
-    out = np.empty((n_steps, chains, d))
-    for t in range(burn + n_steps):
-        prop = w + step * rng.standard_normal((chains, d))
-        lq = logp(prop)
-        acc = np.log(rng.random(chains)) < lq - lp
-        w[acc], lp[acc] = prop[acc], lq[acc]
-        if t >= burn:
-            out[t - burn] = w
-    return out.reshape(-1, d)
+    @property
+    def n(self) -> int:
+        return self.mask.shape[0]
 
-
-def enumerate_joint(net: Net, x=None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Exact joint of the neurons by brute-force enumeration (for tests; ``2^n`` states).
-
-    With ``x`` (``(n_0,)``) the inputs are clamped and the non-input neurons
-    are enumerated; with ``x=None`` the inputs are binary neurons too
-    (``net.input_model``).  Returns ``(states, prob)``: ``states`` ``(2^n, n)``
-    in the bit order of :func:`state_index`, ``prob`` the products of the probit factors
-    :math:`\Phi((2s^l_i - 1) a^l_i)`.
-    """
-    from scipy.special import log_ndtr
-
-    first = 0 if x is None else 1
-    n_free = sum(net.sizes[first:])
-    states = ((np.arange(2**n_free)[:, None] >> np.arange(n_free)[None, :]) & 1).astype(float)
-    S = [] if x is None else [np.repeat(np.asarray(x, float)[None, :], len(states), 0)]
-    o = 0
-    for l in range(first, net.L + 1):
-        S.append(states[:, o : o + net.sizes[l]])
-        o += net.sizes[l]
-    logp = np.zeros(len(states))
-    for l in range(first, net.L + 1):
-        a = _design(S, l) @ net.W[l].T
-        logp += log_ndtr((2 * S[l] - 1) * a).sum(axis=1)
-    return states, np.exp(logp)
+    @property
+    def chains(self) -> int:
+        return self.W.shape[0]
 
 
-def state_index(S, first=1) -> np.ndarray:
-    """Integer code of the states of layers ``first..L`` of each row (bit order of :func:`enumerate_joint`)."""
-    bits = np.concatenate(S[first:], axis=1)
-    return (bits.astype(np.int64) << np.arange(bits.shape[1])[None, :]).sum(axis=1)
+def init_boltzmann(mask, rng: np.random.Generator, *, chains=1, sigma_w=1.0, sigma_b=1.0, xp=np) -> Boltzmann:
+    """Symmetric synapses on the edges of ``mask`` (``(n, n)`` 0/1, symmetric, zero diagonal) drawn from the prior."""
+    mask = np.asarray(mask, float)
+    if mask.ndim != 2 or mask.shape[0] != mask.shape[1] or not np.array_equal(mask, mask.T):
+        raise ConfigError("Boltzmann mask must be a symmetric square matrix")
+    mask = mask * (1.0 - np.eye(len(mask)))
+    n = len(mask)
+    z = np.triu(rng.standard_normal((chains, n, n)), 1)
+    W = sigma_w * (z + np.swapaxes(z, 1, 2)) * mask
+    b = rng.normal(0.0, sigma_b, (chains, n))
+    return Boltzmann(mask, xp.asarray(W), xp.asarray(b), float(sigma_w), float(sigma_b))
+
+
+def boltzmann_neurons(bm: Boltzmann, S, units, rng: np.random.Generator) -> None:
+    """One Gibbs pass, in place, over the neurons ``units`` (in order) of every row and chain of ``S`` (``(K, B, n)``)."""
+    xp = bm.xp
+    sp = scipy_special(xp)
+    units = [int(i) for i in units]
+    U = _uniform(rng, (len(units), *S.shape[:2]), xp)
+    for q, i in enumerate(units):
+        h = xp.einsum("kbj,kj->kb", S, bm.W[:, :, i]) + bm.b[:, i : i + 1]
+        S[:, :, i] = xp.where(U[q] < sp.expit(2.0 * h), 1.0, -1.0)
+
+
+def boltzmann_synapses(bm: Boltzmann, S, rng: np.random.Generator) -> None:
+    """Exact draw of every synapse and bias given the neuron states ``S`` (``(K, B, n)``), in place."""
+    xp = bm.xp
+    K, _, n = S.shape
+    C = xp.einsum("kbi,kbj->kij", S, S)
+    z = np.triu(rng.standard_normal((K, n, n)), 1)
+    M = xp.asarray(bm.mask)
+    bm.W = (bm.sigma_w**2 * C + bm.sigma_w * xp.asarray(z + np.swapaxes(z, 1, 2))) * M
+    bm.b = bm.sigma_b**2 * S.sum(1) + bm.sigma_b * xp.asarray(rng.standard_normal((K, n)))
+
+
+def boltzmann_sweep(bm: Boltzmann, S, units, rng: np.random.Generator) -> None:
+    """One sweep of the synaptic Boltzmann machine: the free neurons ``units``, then all synapses and biases."""
+    boltzmann_neurons(bm, S, units, rng)
+    boltzmann_synapses(bm, S, rng)
+
+
+def bipartite_mask(n_visible: int, n_hidden: int) -> np.ndarray:
+    """Edge mask of a restricted Boltzmann machine: visible units ``0..n_visible-1`` coupled to every hidden unit."""
+    n = n_visible + n_hidden
+    m = np.zeros((n, n))
+    m[:n_visible, n_visible:] = 1.0
+    return m + m.T
 
 
 # --------------------------------------------------------------------------------------
@@ -733,6 +769,74 @@ def gamma_fit(durations):
     return float(k), float(theta), float(np.std(d) / np.mean(d))
 
 
+def _split_chains(x) -> np.ndarray:
+    x = np.asarray(x, float)
+    x = x.reshape(1, -1) if x.ndim == 1 else x
+    h = x.shape[1] // 2
+    return np.concatenate([x[:, :h], x[:, x.shape[1] - h :]], axis=0)
+
+
+def split_rhat(x) -> float:
+    r"""Split :math:`\hat R` of draws ``x`` (``(chains, draws)``; Gelman et al., *Bayesian Data Analysis*, 3rd ed.).
+
+    Every chain is cut in two halves (``m`` half-chains of ``n`` draws);
+    with :math:`W` the mean within-half variance and :math:`B/n` the variance
+    of the half means,
+
+    .. math::
+        \hat R = \sqrt{\frac{\frac{n-1}{n} W + B/n}{W}},
+
+    which tends to 1 when all chains sample the same stationary distribution
+    (values above ~1.01-1.1 flag chains that have not mixed or still drift).
+    NaN with fewer than 4 draws per chain or zero within-chain variance.
+    """
+    z = _split_chains(x)
+    n = z.shape[1]
+    if n < 2:
+        return float("nan")
+    W = float(np.mean(np.var(z, axis=1, ddof=1)))
+    if not W > 0:
+        return float("nan")
+    B_n = float(np.var(z.mean(1), ddof=1))
+    return float(math.sqrt(((n - 1) / n * W + B_n) / W))
+
+
+def effective_sample_size(x) -> float:
+    r"""Effective sample size of draws ``x`` (``(chains, draws)``), split chains, Geyer's initial monotone sequence.
+
+    With the pooled autocorrelation
+    :math:`\hat\rho_t = 1 - (W - \overline{\gamma_t})/\widehat{\mathrm{var}}^+`
+    (:math:`\overline{\gamma_t}`: the lag-t autocovariance averaged over the
+    half-chains), the sums :math:`P_k = \hat\rho_{2k} + \hat\rho_{2k+1}` are
+    kept while positive and made monotone, and
+    :math:`\mathrm{ESS} = mn / (-1 + 2\sum_k P_k)` (Geyer 1992; Stan's
+    estimator without rank normalization).  For an AR(1) chain with
+    coefficient :math:`\phi` it tends to :math:`mn(1-\phi)/(1+\phi)`.
+    """
+    z = _split_chains(x)
+    m, n = z.shape
+    if n < 4:
+        return float("nan")
+    zc = z - z.mean(1, keepdims=True)
+    f = np.fft.rfft(zc, 2 * n, axis=1)
+    acov = np.fft.irfft(f * np.conj(f), axis=1)[:, :n] / n  # biased lag-t autocovariance per half-chain
+    W = float(np.mean(acov[:, 0]) * n / (n - 1))
+    if not W > 0:
+        return float("nan")
+    var_plus = (n - 1) / n * W + (float(np.var(z.mean(1), ddof=1)) if m > 1 else 0.0)
+    rho = 1.0 - (W - acov.mean(0)) / var_plus
+    rho[0] = 1.0
+    tau, prev = -1.0, np.inf
+    for k in range(0, n - 1, 2):
+        pk = rho[k] + rho[k + 1]
+        if pk < 0:
+            break
+        pk = min(pk, prev)
+        tau += 2.0 * pk
+        prev = pk
+    return float(m * n / max(tau, 1.0 / math.log10(max(m * n, 10))))
+
+
 # --------------------------------------------------------------------------------------
 # experiments (one chain each; chain k uses stream(seed, k, DSNN, ...))
 # --------------------------------------------------------------------------------------
@@ -759,21 +863,42 @@ def _clamped_state(net, x, Y, rng):
 
 
 def run_classify(p: DSNNParams, k: int) -> dict:
-    """Chain k of the classification experiment.
+    r"""Chain k of the classification experiment.
 
     Returns per evaluation point (every ``eval_every`` sweeps): test accuracy of
     the current synaptic sample (neurons averaged, ``acc_single``), of one
-    neuron draw at that sample (``acc_draw``), of the posterior average over
-    the samples after ``burn_in`` (``acc_average``), the training accuracy,
-    the relative synaptic distance from the sample at ``burn_in`` (``drift``);
-    and the backprop baseline curve, the PCA spectrum of the hidden layer's
-    stimulus-averaged activity over test inputs and its power-law exponent.
+    neuron draw at that sample (``acc_draw``), of the posterior average
+    (``acc_average``), the training accuracy, the relative synaptic distance
+    from the sample at ``burn_in`` (``drift``); and the backprop baseline
+    curve, the PCA spectrum of the hidden layer's stimulus-averaged activity
+    over test inputs and its power-law exponent.
+
+    Posterior average: after ``burn_in``, every ``average_every``-th synaptic
+    sample enters
+
+    .. math::
+        \bar P(y \mid x) = \frac1{T}\sum_{t} \langle \Phi(a^L(x; W_t, s_t))\rangle_{s_t},
+
+    where the output neuron is integrated out analytically (its probability
+    :math:`\Phi(a^L)` rather than a 0/1 draw: Rao-Blackwellized over the
+    output) and the hidden states are ``neuron_samples`` forward draws per
+    synaptic sample (a separate stream, so ``acc_single``/``acc_draw`` see the
+    same draws whatever ``average_every`` is).  At every sweep the chain also
+    records the current sample's test accuracy and test negative
+    log-likelihood (``trace_acc``, ``trace_nll``, with the class
+    probabilities normalized over the ``C`` output units) and the accuracy of
+    the running posterior average (``acc_average_sweep``, NaN before
+    ``burn_in``); the convergence diagnostics over chains (split R-hat,
+    effective sample size) are computed from ``trace_nll``/``trace_acc``
+    after burn-in when the chains are gathered (:func:`split_rhat`,
+    :func:`effective_sample_size`).
     """
     xp = get_xp(p.backend)
     xtr, ytr, xte, yte, C, _ = _data(p, k)
     sizes = _sizes(p, xtr.shape[1], C)
     rng = stream(p.seed, k, DSNN, _S_CHAIN)
     erng = stream(p.seed, k, DSNN, _S_EVAL)
+    arng = stream(p.seed, k, DSNN, _S_AVG)
     net = init_net(sizes, stream(p.seed, k, DSNN, _S_INIT), sigma_w=p.sigma_w, sigma_b=p.sigma_b,
                    input_model=p.dataset == "prototype", xp=xp)
     S = _clamped_state(net, xtr, one_hot(ytr, C), rng)
@@ -781,6 +906,8 @@ def run_classify(p: DSNNParams, k: int) -> dict:
     free = [None] + [np.ones(len(xtr), bool)] * p.layers + [None]
     evals = np.arange(p.eval_every, p.sweeps + 1, p.eval_every)
     out = {n: np.full(len(evals), np.nan) for n in ("acc_single", "acc_draw", "acc_average", "acc_train", "drift")}
+    for n in ("trace_acc", "trace_nll", "acc_average_sweep"):
+        out[n] = np.full(p.sweeps, np.nan)
     P_sum = xp.zeros((len(xte), C))
     n_avg = 0
     W_ref = None
@@ -789,15 +916,22 @@ def run_classify(p: DSNNParams, k: int) -> dict:
         gibbs_sweep(net, S, free, rng)
         if t == p.burn_in or (W_ref is None and t > p.burn_in):
             W_ref = net.flat()
+        Pa = predict_proba(net, xte_d, arng, p.neuron_samples)
+        out["trace_acc"][t - 1] = accuracy(Pa, yte)
+        out["trace_nll"][t - 1] = _nll(Pa, yte)
+        if t > p.burn_in and (t - p.burn_in) % p.average_every == 0:
+            P_sum += Pa
+            n_avg += 1
+        if n_avg:
+            out["acc_average_sweep"][t - 1] = accuracy(P_sum, yte)
         if j < len(evals) and t == evals[j]:
             P = predict_proba(net, xte_d, erng, p.neuron_samples)
             out["acc_single"][j] = accuracy(P, yte)
             out["acc_draw"][j] = accuracy(predict_proba(net, xte_d, erng, 1), yte)
             out["acc_train"][j] = accuracy(predict_proba(net, xtr_d, erng, p.neuron_samples), ytr)
             if t > p.burn_in:
-                P_sum += P
-                n_avg += 1
-                out["acc_average"][j] = accuracy(P_sum, yte)
+                if n_avg:
+                    out["acc_average"][j] = accuracy(P_sum, yte)
                 out["drift"][j] = float(xp.linalg.norm(net.flat() - W_ref) / xp.linalg.norm(W_ref))
             j += 1
     H = to_numpy(hidden_mean(net, xte_d, erng, max(p.neuron_samples, 16)))
@@ -806,8 +940,15 @@ def run_classify(p: DSNNParams, k: int) -> dict:
     bp = backprop_mlp(xtr, ytr, xte, yte, p.hidden, C, stream(p.seed, k, DSNN, _S_BACKPROP),
                       epochs=p.backprop_epochs, lr=p.backprop_lr, layers=p.layers)
     out.update(pca_eigenvalues=eig, pca_exponent=np.array(power_law_exponent(eig)), backprop_acc=bp,
-               chance=np.array(1.0 / C))
+               chance=np.array(1.0 / C), n_average=np.array(float(n_avg)))
     return out
+
+
+def _nll(P, y) -> float:
+    """Mean test negative log-likelihood of the labels ``y``, output probabilities normalized over classes."""
+    q = to_numpy(P)
+    q = q / np.maximum(q.sum(1, keepdims=True), 1e-300)
+    return float(-np.mean(np.log(np.maximum(q[np.arange(len(y)), np.asarray(y)], 1e-300))))
 
 
 def run_forget(p: DSNNParams, k: int) -> dict:
@@ -1093,6 +1234,18 @@ def write_results(path, p: DSNNParams, data: dict, ids, *, n_ranks=1, command=""
                        long_name="eigenvalues of the covariance of stimulus-averaged hidden activity (test inputs)")
             w.variable("pca_exponent", data["pca_exponent"], dims=("chain",), units="1",
                        long_name="power-law exponent alpha of lambda_n ~ n^-alpha")
+            w.coord("sweep_all", np.arange(1, p.sweeps + 1), units="sweep", long_name="every Gibbs sweep")
+            for name, ln in (("trace_acc", "test accuracy of the current synaptic sample (averaging stream)"),
+                             ("trace_nll", "test negative log-likelihood of the current synaptic sample"),
+                             ("acc_average_sweep", "test accuracy of the running posterior average (NaN: burn-in)")):
+                w.variable(name, data[name], dims=("chain", "sweep_all"), units="1", long_name=ln)
+            w.variable("n_average", data["n_average"], dims=("chain",), units="1",
+                       long_name="synaptic samples in the posterior average")
+            for name in ("nll", "acc"):
+                w.variable(f"rhat_{name}", summ[f"rhat_{name}"], dims=(), units="1",
+                           long_name=f"split R-hat over chains of trace_{name} after burn_in")
+                w.variable(f"ess_{name}", summ[f"ess_{name}"], dims=(), units="1",
+                           long_name=f"effective sample size of trace_{name} after burn_in (all chains)")
         elif p.experiment == "forget":
             w.coord("sweep_learn", np.arange(p.sweeps + 1), units="sweep", long_name="sweep of the acquisition phase")
             w.coord("sweep_forget", np.arange(p.forget_sweeps + 1), units="sweep",
@@ -1154,7 +1307,10 @@ def summary(p: DSNNParams, data: dict) -> dict:
                 "acc_average": float(np.nanmean(data["acc_average"][:, -1])),
                 "acc_backprop": float(np.nanmean(data["backprop_acc"][:, -1])),
                 "chance": float(np.mean(data["chance"])), "pca_exponent": float(np.nanmean(data["pca_exponent"])),
-                "drift": float(np.nanmean(data["drift"][:, -1]))}
+                "drift": float(np.nanmean(data["drift"][:, -1])),
+                "acc_average_final": float(np.nanmean(data["acc_average_sweep"][:, -1])),
+                **{f"{d}_{n}": fn(data[f"trace_{n}"][:, p.burn_in :]) for n in ("nll", "acc")
+                   for d, fn in (("rhat", split_rhat), ("ess", effective_sample_size))}}
     if p.experiment == "forget":
         return {"tau_acquire": float(np.nanmedian(data["tau_acquire"])),
                 "tau_forget": float(np.nanmedian(data["tau_forget"])), "learned": float(np.mean(data["learned"])),
