@@ -1,4 +1,4 @@
-"""Kuramoto oscillators on circulant networks (balnet.kuramoto, `balnet kuramoto`).
+"""Kuramoto oscillators on circulant networks (balnet.studies.kuramoto, `balnet kuramoto`).
 
 Checks, with the tolerances stated in each test:
 * the closed-form twisted-state eigenvalues against numerical eigenvalues of the full Jacobian on
@@ -19,10 +19,10 @@ import sys
 import numpy as np
 import pytest
 
-from balnet import kuramoto as K
-from balnet.backend import to_numpy
-from balnet.io import read
-from balnet.params import ConfigError, from_mapping
+from balnet.engine.backend import to_numpy
+from balnet.engine.io import read
+from balnet.engine.params import ConfigError, from_mapping
+from balnet.studies.kuramoto import model as K
 
 
 def _brute_force(n, q, margin=1e-9):

@@ -22,8 +22,8 @@
       trial): the in-phase order parameter r(t), which must reach 1.
 
 Time is in units of 1/coupling (unit coupling strength), phases in rad.  The
-model, formulas and references are in the docstring of balnet.kuramoto
-(``python -c "import balnet.kuramoto as k; help(k)"``).
+model, formulas and references are in the docstring of balnet.studies.kuramoto
+(``python -c "import balnet.studies.kuramoto.model as k; help(k)"``).
 
 Examples:
   balnet kuramoto run --n 22 -o n22.h5
@@ -36,7 +36,30 @@ import json
 
 import numpy as np
 
-from ..params import ConfigError
+from ..engine.figures import _plt, save
+from ..engine.io import H5Writer, read
+from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.params import ConfigError
+from ..engine.progress import progress_bar
+from ..studies.kuramoto.model import (
+    PUBLISHED_BOUNDS,
+    ERParams,
+    KuramotoParams,
+    er_synchrony,
+    family_mu,
+    max_degree_twisted,
+    plot_mu_vs_n,
+    twisted_eigenvalues,
+    validate_twist,
+)
+from ._common import (
+    add_common,
+    add_inputs,
+    add_record_flags,
+    collect_records,
+    progress_enabled,
+    subcommands,
+)
 
 NAME = "kuramoto"
 HELP = "Kuramoto oscillators: stable twisted states on circulant networks (MILP), simulations (HDF5)"
@@ -47,8 +70,6 @@ CASE_ARRAYS = ("degree", "feasible", "optimal", "status", "lam_max_closed", "lam
 
 
 def add_arguments(p):
-    from ..kuramoto import ERParams, KuramotoParams
-    from ._common import add_common, add_inputs, add_record_flags, subcommands
 
     sub = subcommands(p)
     r = sub("run", "MILP over the twists of one n, numerical re-check, simulation",
@@ -68,11 +89,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ._common import progress_enabled
 
     if args.what == "run":
-        from ..kuramoto import KuramotoParams
-        from ._common import collect_records
 
         (par,) = collect_records(args, [KuramotoParams], {"kuramoto": KuramotoParams})
         run_cases(par, args.output, progress=progress_enabled(args), command="balnet kuramoto run", figure=args.figure)
@@ -81,8 +99,6 @@ def run(args) -> int:
         reduce_runs(args.files, args.output, figure=args.figure)
         return 0
     if args.what == "er":
-        from ..kuramoto import ERParams
-        from ._common import collect_records
 
         (par,) = collect_records(args, [ERParams], {"er": ERParams})
         run_er(par, args.output, command="balnet kuramoto er")
@@ -92,8 +108,6 @@ def run(args) -> int:
 
 # -- run ---------------------------------------------------------------------------------------
 def _solve_cases(par, twists, progress: bool):
-    from ..kuramoto import max_degree_twisted
-    from ..progress import progress_bar
 
     out = {k: [] for k in CASE_ARRAYS}
     bar = progress_bar(len(twists), progress, f"MILP n={par.n}", unit="twist")
@@ -131,7 +145,6 @@ def best_case(data: dict, twists) -> int | None:
 
 def run_cases(par, output, *, progress: bool = False, command: str = "", figure=None) -> dict | None:
     """MILP of every twist (cases split over MPI ranks), simulation of the best network on rank 0, HDF5."""
-    from ..parallel import gather_by_realization, rank_work
 
     twists = par.twist_list()
     comm, all_ids, mine, xp = rank_work(len(twists), par.backend)
@@ -143,7 +156,6 @@ def run_cases(par, output, *, progress: bool = False, command: str = "", figure=
     ib = best_case(data, twists)
     sim = None
     if ib is not None:
-        from ..kuramoto import twisted_eigenvalues, validate_twist
 
         q = twists[ib]
         offs = [int(k) + 1 for k in np.flatnonzero(data["offsets"][ib])]
@@ -159,7 +171,6 @@ def run_cases(par, output, *, progress: bool = False, command: str = "", figure=
 
 def write_run(path, par, data: dict, ib, sim, *, n_ranks: int = 1, command: str = ""):
     """Write the per-twist MILP results (and the best network's spectrum and simulation) atomically."""
-    from ..io import H5Writer
 
     twists = data["twist"]
     extra = dict(n=par.n, best_q=-1, best_degree=0, best_mu=float("nan"), best_offsets="[]", best_lam_max=float("nan"),
@@ -213,8 +224,6 @@ def write_run(path, par, data: dict, ib, sim, *, n_ranks: int = 1, command: str 
 
 def plot_simulation(h5, out) -> None:
     """Connectivity per twist, and (when simulated) order parameters and distance to the twist of the best network."""
-    from ..figures import _plt, save
-    from ..io import read
 
     a, at = read(h5)
     plt = _plt()
@@ -255,7 +264,6 @@ def plot_simulation(h5, out) -> None:
 # -- reduce -------------------------------------------------------------------------------------
 def reduce_runs(files, output, *, figure=None) -> dict:
     """Best connectivity per n (files of ``kuramoto run``) and overall; writes HDF5 (+ figure)."""
-    from ..io import H5Writer, read
 
     rows = {}
     for f in files:
@@ -292,19 +300,16 @@ def reduce_runs(files, output, *, figure=None) -> dict:
         w.variable("n_twists", col["n_twists"], dims=("n",), long_name="twists searched")
         w.variable("sim_stays_twisted", col["stays"].astype(np.int8), dims=("n",),
                    long_name="1: every simulated trial stayed twisted (-1: not simulated)")
-        from ..kuramoto import family_mu
 
         w.variable("family_mu", family_mu(ns), dims=("n",), units="1",
                    long_name="(15q-1)/(22q-1) of the family n = 22q (NaN off the family)")
     if figure:
-        from ..kuramoto import plot_mu_vs_n
 
         plot_mu_vs_n(ns[ok], col["mu"][ok], figure, twists=col["q"][ok])
     return {"n": ns, **col, **best}
 
 
 def _bounds():
-    from ..kuramoto import PUBLISHED_BOUNDS
 
     return PUBLISHED_BOUNDS
 
@@ -312,9 +317,6 @@ def _bounds():
 # -- er -----------------------------------------------------------------------------------------
 def run_er(par, output, *, command: str = "") -> dict | None:
     """In-phase synchrony on G(n, p) from random phases (trials split over MPI ranks), HDF5 from rank 0."""
-    from ..io import H5Writer
-    from ..kuramoto import er_synchrony
-    from ..parallel import gather_by_realization, rank_work
 
     comm, all_ids, mine, xp = rank_work(par.trials, par.backend)
     res = er_synchrony(par, mine, xp=xp) if mine else {}
