@@ -27,7 +27,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_simulate import interleaved, machine_lines, set_threads  # noqa: E402
+from bench_simulate import interleaved, machine_lines, set_threads
 
 
 def main(argv=None) -> int:
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from balnet.engine.backend import get_xp, scipy_special
-    from balnet.studies.dsnn import core as dsnn
+    from balnet.studies import dsnn
 
     xp = get_xp(a.backend)
     sp = scipy_special(xp)
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
             net = dsnn.init_net(sizes, rng, input_model=False, xp=xp)
             x = rng.random((B, 64))
             Y = dsnn.one_hot(rng.integers(0, 10, B), 10)
-            S = dsnn._clamped_state(net, x, Y, rng)
+            S = dsnn.experiments._clamped_state(net, x, Y, rng)
             free = [None, np.ones(B, bool), None]
             arg = xp.asarray(rng.standard_normal((B, H * 10)))
             n_naive = min(16, H)
@@ -77,9 +77,9 @@ def main(argv=None) -> int:
 
             def naive():
                 Wn = net.W[2]
-                X1 = dsnn._design(S, 2)
+                X1 = dsnn.sampler._design(S, 2)
                 sig = 2.0 * S[2] - 1.0
-                A1 = dsnn._design(S, 1) @ net.W[1].T
+                A1 = dsnn.sampler._design(S, 1) @ net.W[1].T
                 for i in range(n_naive):
                     lp = []
                     for v in (0.0, 1.0):

@@ -42,9 +42,10 @@ import numpy as np
 
 from ..engine.parallel import gather_by_realization, rank_work
 from ..engine.params import ConfigError
-from ..studies.dsnn.core import (
+from ..studies.dsnn import (
     DSNNParams,
-    pad_durations,
+    experiment,
+    pad_ragged,
     plot_results,
     plot_summary,
     run_chains,
@@ -99,11 +100,11 @@ def run_dsnn(p, output, *, progress=False, command="", figure=None):
 
     comm, all_ids, mine, _ = rank_work(p.chains, p.backend)
     res = run_chains(p, mine, progress=progress and comm.rank == 0)
-    if p.experiment == "alternation":
-        # ragged axis (number of dominance durations): agree on a common length before gathering
-        n = max(comm.allgather(res["durations"].shape[1] if mine else 1))
+    for name in experiment(p.experiment).ragged:
+        # ragged axis (e.g. the number of dominance durations): agree on a common length before gathering
+        n = max(comm.allgather(res[name].shape[1] if mine else 1))
         if mine:
-            res["durations"] = pad_durations([res["durations"], np.zeros((len(mine), n))])[0]
+            res[name] = pad_ragged([res[name], np.zeros((len(mine), n))])[0]
     data = gather_by_realization(comm, mine, res, all_ids, axis=0)
     if comm.rank != 0:
         return None
