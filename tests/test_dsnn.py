@@ -29,6 +29,7 @@ from snakeutil import needs_snakemake, smk
 
 from balnet.engine.backend import cupy_available, to_numpy
 from balnet.engine.params import ConfigError
+from balnet.engine.random import DSNN, stream
 from balnet.studies import dsnn
 
 # ---------------------------------------------------------------------------------------------
@@ -291,6 +292,35 @@ def test_dominance_durations_and_gamma_fit():
     assert k == pytest.approx(3.0, rel=0.1) and cv == pytest.approx(1 / np.sqrt(3), rel=0.05)
 
 
+def test_split_rhat_and_ess_against_known_chains():
+    """Convergence diagnostics against chains of known behaviour: 4 chains of 2000 iid normals give split R-hat
+    within 0.005 of 1 and ESS within 10 % of 8000 (measured 1.0001, 7750); 4 AR(1) chains (phi = 0.8, 20000
+    steps) give ESS within 10 % of the exact n (1 - phi)/(1 + phi) = 8889 (measured 8565); shifting one iid
+    chain's mean by 1 standard deviation gives R-hat > 1.05 (measured 1.094)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 2000))
+    assert abs(dsnn.split_rhat(x) - 1) < 0.005 and dsnn.effective_sample_size(x) == pytest.approx(8000, rel=0.1)
+    phi, e = 0.8, rng.normal(size=(4, 20000))
+    y = np.zeros_like(e)
+    for t in range(1, e.shape[1]):
+        y[:, t] = phi * y[:, t - 1] + e[:, t]
+    assert dsnn.effective_sample_size(y) == pytest.approx(80000 * (1 - phi) / (1 + phi), rel=0.1)
+    x[0] += 1.0
+    assert dsnn.split_rhat(x) > 1.05
+
+
+def test_serial_correlation():
+    """Lag-1 correlation of successive durations: 0 within 0.05 for 4000 iid gamma draws, -1 for a strict
+    alternation of long and short durations, +0.8 within 0.05 for an AR(1) sequence with coefficient 0.8."""
+    rng = np.random.default_rng(3)
+    assert abs(dsnn.serial_correlation(rng.gamma(3.0, 1.0, 4000))) < 0.05
+    assert dsnn.serial_correlation(np.tile([5.0, 1.0], 50)) == pytest.approx(-1.0)
+    z = np.zeros(20000)
+    for t in range(1, len(z)):
+        z[t] = 0.8 * z[t - 1] + rng.normal()
+    assert dsnn.serial_correlation(z) == pytest.approx(0.8, abs=0.05)
+
+
 def test_power_law_exponent():
     """lambda_n = n^-1.3 gives alpha = 1.3 to 1e-10."""
     n = np.arange(1, 101)
@@ -322,13 +352,43 @@ def test_classify_digits_above_chance_and_averaging_helps():
     assert s["drift"] > 0.1  # the synapses keep moving at stationarity
 
 
-def test_prototype_task_learns():
-    """Noisy binary prototypes (10 classes, 32 bits, 10 % flips): posterior average > 0.9 on held-out samples
-    (measured 0.965)."""
-    p = _p(experiment="classify", dataset="prototype", hidden=16, n_train=300, n_test=200, sweeps=40, burn_in=10,
-           backprop_epochs=5)
-    r = dsnn.run_classify(p, 0)
-    assert np.nanmax(r["acc_average"]) > 0.9
+def _nearest_prototype_accuracy(p, k=0):
+    """Accuracy of the Bayes rule with the prototypes known (nearest prototype in Hamming distance) on chain k's
+    test rows: the ceiling of any classifier of this task."""
+    _, _, xte, yte, P = dsnn.prototype_data(p.n_train, p.n_test, stream(p.seed, k, DSNN, 0), classes=p.classes,
+                                            dim=p.dim, flip=p.flip)
+    return float(np.mean(np.abs(xte[:, None, :] - P[None]).sum(2).argmin(1) == yte))
+
+
+def test_prototype_task_posterior_average_small():
+    """Prototype task at the issue's input statistics (10 prototypes, D = 100, 25 % flips) but small (300 training
+    / 300 test rows, 32 hidden, 30 sweeps, 2 chains, sigma_w = 0.3): averaging every sweep after burn-in (20
+    samples) gives > 0.9 (measured 0.940, 0.942, 0.942 at seeds 0-2) while the current synaptic sample gives
+    < 0.85 (measured 0.75); nearest-prototype ceiling 1.0.  The convergence diagnostics are stored and flag the
+    short chains (split R-hat of the test NLL > 1.05: measured 1.26-1.96; ESS < 40 of 40 draws)."""
+    p = _p(experiment="classify", dataset="prototype", classes=10, dim=100, flip=0.25, n_train=300, n_test=300,
+           hidden=32, sweeps=30, burn_in=10, eval_every=10, backprop_epochs=5, sigma_w=0.3)
+    r = dsnn.run_chains(p, [0, 1])
+    s = dsnn.summary(p, r)
+    assert s["acc_average_final"] > 0.9 and s["acc_single"] < 0.85
+    assert np.all(np.isnan(r["acc_average_sweep"][:, : p.burn_in])) and np.all(r["n_average"] == 20)
+    assert s["rhat_nll"] > 1.05 and 0 < s["ess_nll"] < 40
+    assert _nearest_prototype_accuracy(p) >= s["acc_average_final"]
+
+
+@pytest.mark.slow
+def test_prototype_task_reaches_0985():
+    """The issue's prototype task (10 prototypes, D = 100, 25 % flips, 2000 training / 1000 test rows, 200 hidden
+    neurons, prior std sigma_w = 0.3), 2 chains of 80 sweeps, every-sweep posterior average after 20 sweeps of
+    burn-in: test accuracy >= 0.985 in each chain (measured: see docs/dsnn.md), within the nearest-prototype
+    ceiling (0.999 here).  Slow: ~2 min on one core."""
+    p = _p(experiment="classify", dataset="prototype", classes=10, dim=100, flip=0.25, n_train=2000, n_test=1000,
+           hidden=200, sweeps=80, burn_in=20, eval_every=10, backprop_epochs=20, sigma_w=0.3)
+    r = dsnn.run_chains(p, [0, 1])
+    assert np.all(r["acc_average_sweep"][:, -1] >= 0.985), r["acc_average_sweep"][:, -1]
+    assert np.all(r["acc_average_sweep"][:, -1] <= _nearest_prototype_accuracy(p) + 0.005)
+    s = dsnn.summary(p, r)
+    assert np.isfinite(s["rhat_nll"]) and s["ess_nll"] > 0
 
 
 def test_forget_statistics_tiny():

@@ -440,12 +440,19 @@ class Classify(Experiment):
     def plot(self, plt, a: dict, at: dict):
         fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
         sw = a["sweep"]
-        for name, lab in (("acc_single", "single synaptic sample"), ("acc_draw", "single neuron+synapse draw"),
-                          ("acc_average", "posterior average")):
+        for name, lab in (("acc_single", "single synaptic sample"), ("acc_draw", "single neuron+synapse draw")):
             ax[0].plot(sw, np.nanmean(a[name], 0), label=lab)
+        if "acc_average_sweep" in a:  # every sweep (files written before it: the evaluation points only)
+            ax[0].plot(a["sweep_all"], np.nanmean(a["acc_average_sweep"], 0), label="posterior average")
+            rh = at.get("summary_rhat_nll", np.nan)
+            ax[0].set_title(f"learning by sampling (R-hat {rh:.3f}, ESS {at.get('summary_ess_nll', np.nan):.0f})",
+                            fontsize=9)
+        else:
+            ax[0].plot(sw, np.nanmean(a["acc_average"], 0), label="posterior average")
         ax[0].axhline(at["summary_acc_backprop"], color="k", ls="--", label="backprop (final)")
         ax[0].axhline(at["summary_chance"], color="gray", ls=":", label="chance")
-        ax[0].set(xlabel="Gibbs sweep", ylabel="test accuracy", title="learning by sampling")
+        ax[0].set(xlabel="Gibbs sweep", ylabel="test accuracy")
+        ax[0].set_ylim(max(0.0, float(at["summary_chance"]) - 0.05), 1.0)
         ax[0].legend(fontsize=7)
         ax[1].plot(sw, np.nanmean(a["drift"], 0), label="synaptic drift")
         ax[1].plot(sw, np.nanmean(a["acc_single"], 0), label="accuracy")
@@ -567,7 +574,8 @@ class Alternation(Experiment):
                 xs = np.linspace(0, dur.max(), 200)
                 ax[1].plot(xs, gamma.pdf(xs, k, scale=th), "k")
         ax[1].set(xlabel="dominance duration [sweeps]",
-                  title=f"gamma shape {at['summary_gamma_shape']:.2f}, CV {at['summary_cv']:.2f}")
+                  title=f"gamma shape {at['summary_gamma_shape']:.2f}, CV {at['summary_cv']:.2f}, "
+                  f"serial r {at.get('summary_serial_corr', np.nan):.2f}")
         ax[2].semilogx(a["sweep"], np.mean(a["acc_train"], 0), label="accuracy on A and B")
         ax[2].semilogx(a["sweep"], np.mean(a["exclusivity"], 0), label="exclusivity <|Phi_A - Phi_B|>")
         ax[2].axvline(read_attrs_params(at).get("sweeps", 1), color="gray", ls=":", lw=0.8)
