@@ -140,13 +140,16 @@ def test_neuron_gibbs_matches_enumeration_free_inputs():
     assert p > 1e-3
 
 
-def test_probit_weight_posterior_matches_metropolis_hastings():
+@pytest.mark.parametrize("rho,tol", [(0.0, 1.0), (0.6, 1.7)])
+def test_probit_weight_posterior_matches_metropolis_hastings(rho, tol):
     """Single probit unit y = 1[w x + b + eps > 0], prior N(0, 1) on (w, b), 30 data points: the
     library's Albert–Chib sampler (dsnn.sample_weights: truncated-normal u, then the Bayesian linear
     regression draw; 8000 sweeps, integrated autocorrelation ~5) against random-walk MH (64 chains x
     5000 steps).  Posterior std ~0.3 so the Monte Carlo error of a mean is ~0.01: means agree within
     0.03, standard deviations within 6 %, the (w, b) correlation within 0.05 (measured at this seed:
-    means (1.04, -0.36) vs (1.03, -0.36), stds (0.316, 0.284) vs (0.310, 0.283))."""
+    means (1.04, -0.36) vs (1.03, -0.36), stds (0.316, 0.284) vs (0.310, 0.283)).  With the
+    autoregressive synapse move rho = 0.6 (same conditional, slower fluctuations: autocorrelation time
+    x ~4, tolerances x tol = 1.7) the same posterior is reached."""
     rng = np.random.default_rng(6)
     x = rng.normal(0, 1, 30)
     y = (1.2 * x - 0.4 + rng.normal(0, 1, 30) > 0).astype(float)
@@ -156,14 +159,14 @@ def test_probit_weight_posterior_matches_metropolis_hastings():
     gib = np.empty((n, 2))
     for t in range(n + 200):
         A = dsnn.preactivations(net, S)
-        dsnn.sample_weights(net, S, A, rng)
+        dsnn.sample_weights(net, S, A, rng, rho=rho)
         if t >= 200:
             gib[t - 200] = net.W[1][0]
     X = np.stack([x, np.ones_like(x)], 1)
     mh = probit_weight_mh(X, y, 5000, rng, sigma=1.0, step=0.5, burn=500, chains=64)
-    np.testing.assert_allclose(gib.mean(0), mh.mean(0), atol=0.03)
-    np.testing.assert_allclose(gib.std(0), mh.std(0), rtol=0.06)
-    assert abs(np.corrcoef(gib.T)[0, 1] - np.corrcoef(mh.T)[0, 1]) < 0.05
+    np.testing.assert_allclose(gib.mean(0), mh.mean(0), atol=0.03 * tol)
+    np.testing.assert_allclose(gib.std(0), mh.std(0), rtol=0.06 * tol)
+    assert abs(np.corrcoef(gib.T)[0, 1] - np.corrcoef(mh.T)[0, 1]) < 0.05 * tol
 
 
 def test_dual_sampler_matches_exact_hidden_posterior():

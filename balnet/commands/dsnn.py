@@ -10,16 +10,22 @@
 
       classify     accuracy vs sweeps on scikit-learn's digits or on noisy binary
                    prototypes: current synaptic sample, one neuron draw, posterior
-                   average over the chain, and a same-size MLP trained by
-                   backprop; synaptic drift at stationarity; PCA spectrum of
-                   hidden activity and its power-law exponent (~1 in cortex,
-                   Stringer et al. 2019).
+                   average over the chain (every sweep after burn_in), and a
+                   same-size MLP trained by backprop; split R-hat and effective
+                   sample size of the test NLL/accuracy traces over chains;
+                   synaptic drift at stationarity; PCA spectrum of hidden
+                   activity and its power-law exponent (~1 in cortex, Stringer
+                   et al. 2019).
       forget       acquisition, then the data are removed (all neurons free) or
                    switched (labels permuted): accuracy time courses and the two
                    time constants (tau_acquire, tau_forget) in sweeps.
       alternation  two interpretations learned, an ambiguous input presented
-                   inside the chain: percept time course, dominance durations,
-                   gamma fit (shape, scale) and CV, switches per window.
+                   inside the chain (--alt-input mixture, or necker: two patterns
+                   sharing half their active units): percept time course,
+                   dominance durations, gamma fit (shape, scale), CV, serial
+                   correlation, switches per window; optional adaptation
+                   (--alt-adapt, --alt-adapt-tau) and slower synaptic
+                   fluctuations (--alt-rho).
       sbm          "synaptic Boltzmann machine" (directed probit stand-in): cause
                    neurons learn bars images; role matrix, fraction of prior-like
                    (pruned) synapses and silent neurons over learning.

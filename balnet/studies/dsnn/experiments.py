@@ -310,8 +310,10 @@ def run_sbm(p: DSNNParams, k: int) -> dict:
     r"""Chain k of the synaptic Boltzmann machine experiment (unsupervised learning of bars).
 
     **Our reconstruction.**  An undirected RBM's synaptic posterior contains
-    the partition function :math:`Z(W)` and has no exact Gibbs conditional; to
-    keep every conditional exact the "synaptic Boltzmann machine" here is the
+    the partition function :math:`Z(W)` and has no exact Gibbs conditional.
+    The undirected model whose joint Boltzmann distribution covers the
+    synapses too (no :math:`Z(W)`) is :class:`~.sampler.Boltzmann`, checked by
+    enumeration; this experiment keeps the directed stand-in: the
     directed two-layer probit network of this module turned upside down:
     ``sbm_hidden`` binary cause neurons (layer 0, free, Gaussian-prior biases)
     generate the ``side x side`` visible pixels (layer 1, clamped to the

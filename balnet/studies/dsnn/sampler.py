@@ -1,4 +1,4 @@
-r"""Dual-sampling neural network: learning by Gibbs sampling of neurons *and* synapses.
+r"""Samplers of the dual-sampling neural network: Gibbs sampling of neurons *and* synapses.
 
 Third study served by balnet, after Teramae & Tsubo, "Dual sampling neural
 network: Learning without explicit optimization", Phys. Rev. Research 4,
@@ -62,8 +62,11 @@ conditional is exactly samplable):
   sampler of the joint posterior of neurons and synapses.
 * Prediction (inputs clamped, everything else free): hidden layers are
   sampled forward (exact, no evidence below them) and the output probability
-  :math:`\Phi(a^L)` is averaged over neuron samples and, for the posterior
-  average, over synaptic samples along the chain.
+  :math:`\Phi(a^L)` (the output neuron integrated out) is averaged over
+  neuron samples and, for the posterior average, over the synaptic samples of
+  every sweep after burn-in (``average_every``), with split R-hat and the
+  effective sample size over chains as convergence diagnostics
+  (:mod:`.experiments`, :mod:`.analysis`).
 * Forgetting ("data removed"): after learning, the clamped rows are released
   (every layer free); the network keeps sampling its own states and its
   synapses given those states, so the memory decays by the synaptic random
@@ -73,16 +76,25 @@ conditional is exactly samplable):
   ambiguous pattern (inputs clamped, hidden and output free) inside the same
   chain; the percept at each sweep is the mean output difference of those
   rows, and an interpretation dominates while it exceeds ``alt_threshold``
-  (hysteresis).
-* Synaptic Boltzmann machine: see :func:`run_sbm` (a directed probit stand-in
-  for the RBM, whose synaptic posterior would involve the partition function).
+  (hysteresis).  Optional mechanisms: adaptation of the probes' output
+  neurons (a known input ``offset``) and slower synaptic fluctuations (the
+  autoregressive synapse draw ``rho`` of :func:`sample_weights`).
+* Synaptic Boltzmann machine: :class:`Boltzmann`, an undirected network of
+  ±1 neurons with symmetric synapses whose joint Boltzmann distribution over
+  neurons *and* synapses has exact Gibbs conditionals (logistic neurons,
+  Gaussian synapses centred on the Hebbian co-activity).  The ``sbm``
+  experiment still runs the directed probit stand-in (causes generating
+  pixels, :func:`~.experiments.run_sbm`).
 
 Verification (tests/test_dsnn.py): the truncated normal against
 ``scipy.stats.truncnorm``; the neuron sampler against brute-force enumeration
 of 3-4 neuron networks (chi-square); the weight sampler against a long
 Metropolis–Hastings chain of the probit posterior; the whole dual sampler
 against the exact hidden-state posterior of a network whose synapses are
-integrated out analytically (Gaussian orthant probabilities).
+integrated out analytically (Gaussian orthant probabilities); the synaptic
+Boltzmann machine against the exact neuron marginal with its synapses
+integrated out (enumeration of every joint state, chi-square and total
+variation).  The references live in ``tests/dsnn_reference.py``.
 
 References
 ----------
