@@ -431,6 +431,19 @@ def test_alternation_statistics_tiny():
     assert float(r["gamma_shape"]) > 0 and float(r["cv"]) > 0
 
 
+def test_necker_alternation_data():
+    """Necker-like pair (dim 40, no flips): A and B have 20 active units each and share exactly 10; the ambiguous
+    pattern is the shared half (10 units), 10 bits from each interpretation and contained in both."""
+    p = _p(experiment="alternation", alt_input="necker", dim=40, flip=0.0, n_train=10)
+    x, y, amb = dsnn.alternation_data(p, np.random.default_rng(4))
+    A, B = x[y == 0][0], x[y == 1][0]
+    assert A.sum() == B.sum() == 20 and (A * B).sum() == 10
+    np.testing.assert_array_equal(amb, A * B)
+    assert np.abs(amb - A).sum() == np.abs(amb - B).sum() == 10
+    with pytest.raises(ConfigError, match="alt_rho"):
+        _p(alt_rho=1.0)
+
+
 def test_sbm_division_of_roles_and_pruning():
     """Synaptic Boltzmann machine (directed probit reconstruction) on 3x3 bars (6 bars, p = 0.15) with 10
     cause neurons, 300 images, 200 sweeps: at least 4 of the 6 bars get a cause neuron of their own (measured
