@@ -248,10 +248,11 @@ def run_alternation(p: DSNNParams, k: int) -> dict:
 
     Mechanisms that can be switched on (both off by default):
 
-    * adaptation (``alt_adapt`` = g > 0): each probe row's output neuron c
-      receives the input :math:`-g z_c`, with
-      :math:`z_c \leftarrow z_c + (s_c - z_c)/\tau` after every sweep
-      (:math:`\tau` = ``alt_adapt_tau``): the dominant interpretation tires.
+    * adaptation (``alt_adapt`` = g > 0): each hidden and output neuron i of
+      a probe row receives the input :math:`-g z_i`, with
+      :math:`z_i \leftarrow z_i + (s_i - z_i)/\tau` after every sweep
+      (:math:`\tau` = ``alt_adapt_tau``): the neurons of the dominant
+      interpretation tire.
       The adapted probes are no longer samples of the stationary posterior;
       the training rows' likelihood is unchanged (the regression subtracts
       the known input, :func:`sample_weights`).
@@ -280,16 +281,19 @@ def run_alternation(p: DSNNParams, k: int) -> dict:
     acc = np.empty(total)
     xt, yt = xp.asarray(x[:: max(1, len(x) // 64)]), y[:: max(1, len(x) // 64)]
     probe_d = xp.asarray(probe)
-    z = np.zeros((len(probe), 2))
+    z = [np.zeros((len(probe), n)) for n in sizes[1:]]  # adaptation of the probes' hidden and output neurons
     off = None
     for t in range(total):
         if p.alt_adapt > 0:
-            o = np.zeros((B, 2))
-            o[probe] = -p.alt_adapt * z
-            off = [None] * net.L + [xp.asarray(o)]
+            off = [None]
+            for zl in z:
+                o = np.zeros((B, zl.shape[1]))
+                o[probe] = -p.alt_adapt * zl
+                off.append(xp.asarray(o))
         A = gibbs_sweep(net, S, free, rng, offset=off, rho=p.alt_rho)
         if p.alt_adapt > 0:
-            z += (to_numpy(S[-1][probe_d]) - z) / p.alt_adapt_tau
+            for l, zl in enumerate(z, start=1):
+                zl += (to_numpy(S[l][probe_d]) - zl) / p.alt_adapt_tau
         pr = to_numpy(_Phi(A[-1][probe_d]))
         d[t] = float(np.mean(pr[:, 0] - pr[:, 1]))
         excl[t] = float(np.mean(np.abs(pr[:, 0] - pr[:, 1])))
@@ -440,22 +444,28 @@ class Classify(Experiment):
                    for d, fn in (("rhat", split_rhat), ("ess", effective_sample_size))}}
 
     def plot(self, plt, a: dict, at: dict):
-        fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+        every = "acc_average_sweep" in a  # files written before it have the evaluation points only
+        fig, ax = plt.subplots(1, 4 if every else 3, figsize=(17 if every else 13, 3.8))
         sw = a["sweep"]
-        for name, lab in (("acc_single", "single synaptic sample"), ("acc_draw", "single neuron+synapse draw")):
+        for name, lab in (("acc_single", "single synaptic sample"), ("acc_draw", "single neuron+synapse draw"),
+                          ("acc_average", "posterior average")):
             ax[0].plot(sw, np.nanmean(a[name], 0), label=lab)
-        if "acc_average_sweep" in a:  # every sweep (files written before it: the evaluation points only)
-            ax[0].plot(a["sweep_all"], np.nanmean(a["acc_average_sweep"], 0), label="posterior average")
-            rh = at.get("summary_rhat_nll", np.nan)
-            ax[0].set_title(f"learning by sampling (R-hat {rh:.3f}, ESS {at.get('summary_ess_nll', np.nan):.0f})",
-                            fontsize=9)
-        else:
-            ax[0].plot(sw, np.nanmean(a["acc_average"], 0), label="posterior average")
         ax[0].axhline(at["summary_acc_backprop"], color="k", ls="--", label="backprop (final)")
         ax[0].axhline(at["summary_chance"], color="gray", ls=":", label="chance")
-        ax[0].set(xlabel="Gibbs sweep", ylabel="test accuracy")
-        ax[0].set_ylim(max(0.0, float(at["summary_chance"]) - 0.05), 1.0)
+        ax[0].set(xlabel="Gibbs sweep", ylabel="test accuracy", title="learning by sampling")
         ax[0].legend(fontsize=7)
+        if every:  # the learning curve at every sweep, as error rates
+            swa = a["sweep_all"]
+            for name, lab in (("trace_acc", "current synaptic sample"), ("acc_average_sweep", "posterior average")):
+                for c, row in enumerate(a[name]):
+                    ax[3].semilogy(swa, np.maximum(1.0 - row, 1e-4), color=f"C{3 + (name == 'trace_acc')}",
+                                   lw=0.8, label=lab if c == 0 else None)
+            ax[3].axhline(1.0 - at["summary_acc_backprop"], color="k", ls="--", label="backprop (final)")
+            ax[3].axvline(read_attrs_params(at).get("burn_in", 0), color="gray", ls=":", lw=0.8)
+            ax[3].set(xlabel="Gibbs sweep", ylabel="test error (each chain)",
+                      title=f"R-hat(NLL) {at.get('summary_rhat_nll', np.nan):.2f}, "
+                      f"ESS {at.get('summary_ess_nll', np.nan):.0f}")
+            ax[3].legend(fontsize=7)
         ax[1].plot(sw, np.nanmean(a["drift"], 0), label="synaptic drift")
         ax[1].plot(sw, np.nanmean(a["acc_single"], 0), label="accuracy")
         ax[1].set(xlabel="Gibbs sweep", title="weights move, performance stays")

@@ -57,7 +57,7 @@ class DSNNParams:
     alt_threshold: float = _f(0.2, "alternation: |percept| above which one interpretation dominates (hysteresis)")
     alt_input: str = _f("mixture", "alternation: mixture (two random patterns, ambiguous = their mixture) or necker "
                         "(two patterns sharing half their active units, ambiguous = the shared half)")
-    alt_adapt: float = _f(0.0, "alternation: adaptation strength g of the probes' output neurons (0: none)")
+    alt_adapt: float = _f(0.0, "alternation: adaptation strength g of the probes' hidden and output neurons (0: none)")
     alt_adapt_tau: float = _f(20.0, "alternation: adaptation time constant in sweeps")
     alt_rho: float = _f(0.0, "alternation: synaptic persistence rho in [0, 1) of the autoregressive synapse draw")
     sbm_side: int = _f(4, "sbm: side of the bar images (2*side independent bars)")
