@@ -379,7 +379,7 @@ class MacroSpec:
 
 @dataclass
 class LyapunovResult:
-    """Result record of :func:`lyapunov_spectrum` (host numpy arrays, batch shape ``(...)`` of ``x0``).
+    r"""Result record of :func:`lyapunov_spectrum` (host numpy arrays, batch shape ``(...)`` of ``x0``).
 
     Attributes
     ----------
@@ -392,6 +392,10 @@ class LyapunovResult:
     macro : dict method -> ``(..., W)`` macro FTLE per window [1/tau]
     x_end : final state (host)
     t_measure : measurement time [tau]
+    macro_log_dnu : ``(..., W, L)`` (``linear_nu`` only, else None) :math:`y(t_j) =
+        \log|\delta\nu(t_j)|/|\delta\nu(0)|` at the lags :math:`t_j = j\,t_\mathrm{ons}`
+        of every window (input of :func:`macro_growth_rate`)
+    macro_lag : ``(L,)`` the lags :math:`t_j` [tau] (``L = t_window / t_ons``)
     """
 
     spectrum: np.ndarray
@@ -402,6 +406,8 @@ class LyapunovResult:
     macro: dict = field(default_factory=dict)
     x_end: Any = None
     t_measure: float = 0.0
+    macro_log_dnu: np.ndarray | None = None
+    macro_lag: np.ndarray | None = None
 
 
 class _Noise:
@@ -512,6 +518,142 @@ def lyapunov_spectrum(
     return res
 
 
+class _MacroMethod:
+    r"""One macro-FTLE definition (``macro_method``): the hooks :class:`_Engine` calls.
+
+    ``n_traj``: trajectory slots it needs (slot 0 is the reference); ``n_vec``: tangent
+    vectors of its own, placed by the engine at ``slot`` (started along :math:`\hat u`).
+    ``before_step`` is called before every step inside a window, ``after_ons`` after every
+    re-orthonormalization (``record``: inside a window), ``end_window`` returns
+    ``{name: value (...)}`` for the window just finished.
+    """
+
+    name = ""
+    n_traj = 1
+    n_vec = 0
+    slot: int | None = None
+
+    def start_measure(self, eng) -> None:
+        pass
+
+    def start_window(self, eng) -> None:
+        pass
+
+    def before_step(self, eng, x) -> None:
+        pass
+
+    def after_ons(self, eng, record: bool) -> None:
+        pass
+
+    def end_window(self, eng, T: float) -> dict:
+        return {}
+
+
+class _LinearNu(_MacroMethod):
+    """``linear_nu``: unrenormalized tangent vector from u-hat; also records log|dnu(t)/dnu(0)| every t_ons."""
+
+    name = "linear_nu"
+    n_vec = 1
+
+    def start_window(self, eng):
+        xp, x = eng.xp, eng.x
+        eng.Y[..., self.slot, :] = xp.broadcast_to(eng.u_hat, x.shape)
+        self.logscale = xp.zeros(x.shape[:-1], dtype=x.dtype)
+        self.log_dnu0 = xp.log(eng._norm(eng._nu(eng.gain_d(x) * eng.u_hat)))
+        self.series = []
+
+    def after_ons(self, eng, record):
+        # rescale (exact for the linear tangent dynamics), keeping the log-norm
+        xp = eng.xp
+        v = eng.Y[..., self.slot, :]
+        nv = eng._norm(v)
+        self.logscale = getattr(self, "logscale", 0.0) + xp.log(nv)
+        eng.Y[..., self.slot, :] = v / nv[..., None]
+        if record:
+            self.series.append(self._log_growth(eng))
+
+    def _log_growth(self, eng):
+        dnu = eng._norm(eng._nu(eng.gain_d(eng.x) * eng.Y[..., self.slot, :]))
+        return eng.xp.log(dnu) + self.logscale - self.log_dnu0
+
+    def end_window(self, eng, T):
+        y = self.series[-1]  # the window ends on a re-orthonormalization: log|dnu(T)/dnu(0)|
+        return {"linear_nu": y / T, LOG_DNU: eng.xp.stack(self.series, axis=-1)}
+
+
+class _FiniteNu(_MacroMethod):
+    """``finite_nu``: a partner trajectory x + eps u-hat in slot 1, no renormalization."""
+
+    name = "finite_nu"
+    n_traj = 2
+
+    def _log_dnu(self, eng):
+        phi, xp = eng.f.gain.phi, eng.xp
+        return xp.log(eng._norm(eng._nu(phi(eng.Y[..., 1, :], xp) - phi(eng.x, xp))))
+
+    def start_window(self, eng):
+        eng.Y[..., 1, :] = eng.x + eng.eps * eng.u_hat
+        self.log_dnu0 = self._log_dnu(eng)
+
+    def end_window(self, eng, T):
+        return {"finite_nu": (self._log_dnu(eng) - self.log_dnu0) / T}
+
+
+class _Gain(_MacroMethod):
+    """``gain``: time average of the macro mode's own gain -1 + J0 kappa(x) (left Riemann sum)."""
+
+    name = "gain"
+
+    def start_window(self, eng):
+        x = eng.x
+        self.acc = eng.xp.zeros(x.shape[:-1], dtype=x.dtype)
+
+    def before_step(self, eng, x):
+        self.acc = self.acc + (-1.0 + eng.J0 * (eng.gain_d(x) @ eng.kap))
+
+    def end_window(self, eng, T):
+        return {"gain": self.acc * (eng.dt / T)}
+
+
+class _RenormM(_MacroMethod):
+    """``renorm_m``: growth of |dm| of a tangent vector renormalized every t_ons (pitfall: re-measures micro chaos)."""
+
+    name = "renorm_m"
+    n_vec = 1
+
+    def _log_dm(self, eng, v):
+        xp = eng.xp
+        return xp.log(xp.abs((eng.gain_d(eng.x) * v) @ eng.wm))
+
+    def start_measure(self, eng):
+        self.log_dm_plus = None
+
+    def start_window(self, eng):
+        x = eng.x
+        self.acc = eng.xp.zeros(x.shape[:-1], dtype=x.dtype)
+        if self.log_dm_plus is None:
+            self.log_dm_plus = self._log_dm(eng, eng.Y[..., self.slot, :])
+
+    def after_ons(self, eng, record):
+        v = eng.Y[..., self.slot, :]
+        if record:
+            self.acc = self.acc + self._log_dm(eng, v) - self.log_dm_plus
+        v = v / eng._norm(v)[..., None]
+        eng.Y[..., self.slot, :] = v
+        if record:
+            self.log_dm_plus = self._log_dm(eng, v)
+
+    def end_window(self, eng, T):
+        return {"renorm_m": self.acc / T}
+
+
+#: the macro-FTLE strategies by name (MACRO_METHODS order: also the order of their slots and hooks)
+_MACRO_STRATEGIES = {c.name: c for c in (_LinearNu, _FiniteNu, _Gain, _RenormM)}
+assert tuple(_MACRO_STRATEGIES) == MACRO_METHODS
+#: key of the per-window series log|dnu(t_j)/dnu(0)| of ``linear_nu`` in the engine's window output
+LOG_DNU = "linear_nu_log_dnu"
+
+
 class _Engine:
     """Stacked state ``Y = (trajectories, QR frame, macro vectors)`` and its bookkeeping."""
 
@@ -521,9 +663,9 @@ class _Engine:
         self.k = Q0.shape[-2]
         N = x0.shape[-1]
         self.N = N
-        self.S = 2 if "finite_nu" in methods else 1
+        self.macro = [_MACRO_STRATEGIES[m]() for m in MACRO_METHODS if m in methods]
+        self.S = max([1] + [m.n_traj for m in self.macro])
         slots = [x0[..., None, :]] * self.S + [Q0]
-        self.i_lin = self.i_ren = None
         if macro is not None and methods:
             dtype = x0.dtype
             self.u_hat = xp.asarray(macro.u / np.linalg.norm(macro.u), dtype=dtype)
@@ -532,13 +674,11 @@ class _Engine:
             self.n_E, self.J0 = int(macro.n_E), float(macro.J0)
             ub = xp.broadcast_to(self.u_hat, x0.shape)[..., None, :]
             nxt = self.S + self.k
-            if "linear_nu" in methods:
-                self.i_lin = nxt
-                slots.append(ub)
-                nxt += 1
-            if "renorm_m" in methods:
-                self.i_ren = nxt
-                slots.append(ub)
+            for m in self.macro:
+                if m.n_vec:
+                    m.slot = nxt
+                    slots += [ub] * m.n_vec
+                    nxt += m.n_vec
         self.Y = xp.ascontiguousarray(xp.concatenate([xp.asarray(s, dtype=x0.dtype) for s in slots], axis=-2))
         self.F = joint_field(f, self.S)
         self.Fx = f
@@ -575,6 +715,9 @@ class _Engine:
         self._add_noise(self.S)
         self.t += self.dt
 
+    def gain_d(self, x):
+        return self.f.gain.dphi(x, self.xp)
+
     # -- phases ------------------------------------------------------------
     def warm_trajectory(self, n, bar):
         for i in range(n):
@@ -595,68 +738,16 @@ class _Engine:
             self._step()
             if (i + 1) % n_ons == 0 or i + 1 == n:
                 self._qr()
-                self._renorm_aux(record=False)
+                for m in self.macro:
+                    m.after_ons(self, record=False)
             if bar is not None and (i + 1) % 64 == 0:
                 bar.update(64)
         if bar is not None:
             bar.update(n % 64)
 
-    def _renorm_aux(self, record: bool):
-        """Rescale the macro tangent vectors (exact for linear dynamics); returns nothing."""
-        xp = self.xp
-        if self.i_lin is not None:
-            v = self.Y[..., self.i_lin, :]
-            nv = self._norm(v)
-            self.lin_logscale = getattr(self, "lin_logscale", 0.0) + xp.log(nv)
-            self.Y[..., self.i_lin, :] = v / nv[..., None]
-        if self.i_ren is not None:
-            v = self.Y[..., self.i_ren, :]
-            if record:
-                dm = xp.abs((self.gain_d(self.x) * v) @ self.wm)
-                self.ren_acc = self.ren_acc + xp.log(dm) - self.ren_log_dm_plus
-            nv = self._norm(v)
-            v = v / nv[..., None]
-            self.Y[..., self.i_ren, :] = v
-            if record:
-                self.ren_log_dm_plus = xp.log(xp.abs((self.gain_d(self.x) * v) @ self.wm))
-
-    def gain_d(self, x):
-        return self.f.gain.dphi(x, self.xp)
-
     def _start_window(self):
-        xp = self.xp
-        x = self.x
-        if self.i_lin is not None:
-            self.Y[..., self.i_lin, :] = xp.broadcast_to(self.u_hat, x.shape)
-            self.lin_logscale = xp.zeros(x.shape[:-1], dtype=x.dtype)
-            self.lin_log_dnu0 = xp.log(self._norm(self._nu(self.gain_d(x) * self.u_hat)))
-        if "finite_nu" in self.methods:
-            self.Y[..., 1, :] = x + self.eps * self.u_hat
-            self.fd_log_dnu0 = xp.log(self._norm(self._nu(self.f.gain.phi(self.Y[..., 1, :], xp) - self.f.gain.phi(x, xp))))
-        if "gain" in self.methods:
-            self.gain_acc = xp.zeros(x.shape[:-1], dtype=x.dtype)
-        if self.i_ren is not None:
-            self.ren_acc = xp.zeros(x.shape[:-1], dtype=x.dtype)
-            if not hasattr(self, "ren_log_dm_plus"):
-                v = self.Y[..., self.i_ren, :]
-                self.ren_log_dm_plus = xp.log(xp.abs((self.gain_d(x) * v) @ self.wm))
-
-    def _end_window(self, T):
-        """Macro FTLE of the window just finished -> dict method -> (...)."""
-        xp, x = self.xp, self.x
-        out = {}
-        if self.i_lin is not None:
-            v = self.Y[..., self.i_lin, :]
-            dnu = self._norm(self._nu(self.gain_d(x) * v))
-            out["linear_nu"] = (xp.log(dnu) + self.lin_logscale - self.lin_log_dnu0) / T
-        if "finite_nu" in self.methods:
-            dnu = self._norm(self._nu(self.f.gain.phi(self.Y[..., 1, :], xp) - self.f.gain.phi(x, xp)))
-            out["finite_nu"] = (xp.log(dnu) - self.fd_log_dnu0) / T
-        if "gain" in self.methods:
-            out["gain"] = self.gain_acc * (self.dt / T)
-        if self.i_ren is not None:
-            out["renorm_m"] = self.ren_acc / T
-        return out
+        for m in self.macro:
+            m.start_window(self)
 
     def measure(self, n, n_ons, n_win, bar):
         xp, dt = self.xp, self.dt
@@ -664,11 +755,11 @@ class _Engine:
         has_tr = hasattr(f, "trace_jacobian")
         tr = 0.0
         n_w = n // n_win
-        if self.i_ren is not None and hasattr(self, "ren_log_dm_plus"):
-            del self.ren_log_dm_plus
+        for m in self.macro:
+            m.start_measure(self)
         sum_log = xp.zeros(self.Y.shape[:-2] + (self.k,), dtype=self.Y.dtype)
         win_log = xp.zeros_like(sum_log)
-        ftle, conv, macro = [], [], {m: [] for m in self.methods}
+        ftle, conv, macro = [], [], {}
         T_w = n_win * dt
         if n_w:
             self._start_window()
@@ -676,8 +767,9 @@ class _Engine:
             x = self.x
             if has_tr:
                 tr = tr + f.trace_jacobian(x)
-            if "gain" in self.methods and i < n_w * n_win:
-                self.gain_acc = self.gain_acc + (-1.0 + self.J0 * (self.gain_d(x) @ self.kap))
+            if i < n_w * n_win:
+                for m in self.macro:
+                    m.before_step(self, x)
             self._step()
             if (i + 1) % n_ons == 0 or i + 1 == n:
                 logr = self._qr()
@@ -685,13 +777,15 @@ class _Engine:
                 in_window = i < n_w * n_win
                 if in_window:
                     win_log += logr
-                self._renorm_aux(record=in_window)
+                for m in self.macro:
+                    m.after_ons(self, record=in_window)
                 if in_window and (i + 1) % n_win == 0:
                     ftle.append(win_log / T_w)
                     win_log = xp.zeros_like(sum_log)
                     conv.append(sum_log[..., 0] / ((i + 1) * dt))
-                    for m, v in self._end_window(T_w).items():
-                        macro[m].append(v)
+                    for m in self.macro:
+                        for name, v in m.end_window(self, T_w).items():
+                            macro.setdefault(name, []).append(v)
                     if (i + 1) // n_win < n_w:
                         self._start_window()
             if bar is not None and (i + 1) % 64 == 0:
@@ -701,15 +795,19 @@ class _Engine:
         T = n * dt
         host = lambda a: to_numpy(a).astype(np.float64)  # noqa: E731
         shape = self.Y.shape[:-2]
+        series = macro.pop(LOG_DNU, None)
+        log_dnu = np.stack([host(a) for a in series], axis=-2) if series else None
         return LyapunovResult(
             spectrum=host(sum_log / T),
             ftle=np.stack([host(a) for a in ftle], axis=-1),
             convergence=np.stack([host(a) for a in conv], axis=-1),
             window_end=(np.arange(1, n_w + 1) * T_w),
             trace_mean=host(tr / n) if has_tr else np.full(shape, np.nan),
-            macro={m: np.stack([host(a) for a in v], axis=-1) for m, v in macro.items()},
+            macro={m: np.stack([host(a) for a in macro[m]], axis=-1) for m in self.methods},
             x_end=to_numpy(self.x),
             t_measure=T,
+            macro_log_dnu=log_dnu,
+            macro_lag=np.arange(1, n_win // n_ons + 1) * (n_ons * dt) if log_dnu is not None else None,
         )
 
 
