@@ -18,12 +18,77 @@ from ..engine.sweep import (
     write_sweep_coords,
 )
 from ..theory.dmft import MeanFieldParams, dmft_curves
+from .lyapunov import macro_growth_rate
 
 __all__ = [
+    "icc",
+    "macro_window_curves",
     "lyapunov_statistics",
     "write_lyapunov_statistics",
     "LYAP_VARIABLES",
 ]
+
+
+def icc(x) -> tuple[float, float]:
+    r"""One-way intra-class correlation of ``x`` ``(R, ...)``: groups along axis 0, repeats flattened.
+
+    With :math:`n` repeats (trials x windows) of :math:`R` groups (realizations),
+
+    .. math::
+        \mathrm{ICC}(1) = \frac{MS_B - MS_W}{MS_B + (n-1) MS_W}, \qquad
+        \mathrm{ICC}(1,n) = \frac{MS_B - MS_W}{MS_B},
+
+    where:
+
+    * :math:`MS_B = \frac{n}{R-1}\sum_r (\bar x_r - \bar x)^2` (between realizations),
+      :math:`MS_W = \frac{1}{R(n-1)}\sum_{r,i}(x_{ri} - \bar x_r)^2` (within);
+    * ICC(1) is the repeatability of *one* window of one trial (the share of the variance
+      that belongs to the realization), ICC(1, n) that of the mean of the :math:`n`
+      repeats (Spearman-Brown), i.e. of the value a selection ranks realizations by
+      (Shrout & Fleiss, Psychol. Bull. 86, 420, 1979).
+
+    Groups with a non-finite value are dropped; returns ``(nan, nan)`` with fewer than two
+    groups or one repeat.  Both are at most 1 and may be negative (no realization effect).
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0 or a.shape[0] < 2 or a.size == 0:
+        return float("nan"), float("nan")
+    a = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(-1, 1)
+    a = a[np.isfinite(a).all(-1)]
+    R, n = a.shape
+    if R < 2 or n < 2:
+        return float("nan"), float("nan")
+    m = a.mean(-1)
+    msb = n * ((m - m.mean()) ** 2).sum() / (R - 1)
+    msw = ((a - m[:, None]) ** 2).sum() / (R * (n - 1))
+    if msb + (n - 1) * msw == 0:
+        return float("nan"), float("nan")
+    return float((msb - msw) / (msb + (n - 1) * msw)), float((msb - msw) / msb) if msb > 0 else float("nan")
+
+
+def macro_window_curves(log_dnu, lag, lengths, *, align: float = 0.5) -> dict:
+    r"""Macro FTLE, growth rate and offset as functions of the window length, from one run.
+
+    A window of length :math:`T' \le T` started at :math:`\hat u` is a prefix of the stored
+    window: :math:`\Lambda_\mathrm{macro}(T') = y(T')/T'`, and
+    :func:`balnet.chaos.lyapunov.macro_growth_rate` of the prefix gives
+    :math:`\hat\gamma(T')`, :math:`\hat a(T')`.  ``log_dnu`` ``(..., L)``, ``lag`` ``(L,)``
+    [tau]; ``lengths``: window lengths [tau] (each rounded to the nearest lag; lengths
+    beyond ``lag[-1]`` are dropped).  Returns ``length`` ``(n,)`` and ``ftle``, ``growth``,
+    ``offset`` ``(..., n)``.
+    """
+    y = np.asarray(log_dnu, dtype=np.float64)
+    lag = np.asarray(lag, dtype=np.float64)
+    js = sorted({int(np.argmin(np.abs(lag - t))) for t in lengths if t <= lag[-1] * (1 + 1e-9) and t > 0})
+    out = {"length": lag[js], "ftle": [], "growth": [], "offset": []}
+    for j in js:
+        g, a = macro_growth_rate(y[..., : j + 1], lag[: j + 1], align=align)
+        out["ftle"].append(y[..., j] / lag[j])
+        out["growth"].append(g)
+        out["offset"].append(a)
+    for k in ("ftle", "growth", "offset"):
+        out[k] = np.stack(out[k], axis=-1) if out[k] else np.zeros(y.shape[:-1] + (0,))
+    return out
 
 
 def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, bins: int = 40,
