@@ -597,3 +597,24 @@ def test_macro_growth_approaches_lambda_max_in_scs_network():
     # -log sqrt(N_E) = -2.54 (a 1/L law, not a different rate)
     c0 = 0.5 * np.log(net.N_E)
     assert np.all(-2.0 * c0 < c["length"] * dev_f) and np.all(c["length"] * dev_f < -0.3 * c0)
+
+
+def test_icc_hand_computed_and_random_effects():
+    from balnet.chaos.statistics import icc
+
+    # two realizations, two repeats: means 2 and 6, MS_B = 2 * 8 / 1 = 16, MS_W = 4 / 2 = 2,
+    # ICC(1) = 14 / 18, ICC(1, 2) = 14 / 16 (hand computed)
+    one, mean = icc(np.array([[1.0, 3.0], [5.0, 7.0]]))
+    assert one == pytest.approx(14 / 18, abs=1e-12) and mean == pytest.approx(14 / 16, abs=1e-12)
+    # random effects b_r ~ N(0, 1), e ~ N(0, 4): ICC(1) = 1/5, ICC(1, 8) = 8/12 (Spearman-Brown);
+    # 2000 realizations: sampling sd about 0.015 and 0.01; tolerance 0.05
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2000, 1, 1)) + 2.0 * rng.standard_normal((2000, 2, 4))
+    one, mean = icc(x)
+    assert one == pytest.approx(0.2, abs=0.05) and mean == pytest.approx(2 / 3, abs=0.05)
+    # no realization effect: near 0 (may be negative); a non-finite group is dropped
+    y = rng.standard_normal((500, 6))
+    assert abs(icc(y)[0]) < 0.05
+    y[0, 0] = np.nan
+    assert np.isfinite(icc(y)[0])
+    assert np.isnan(icc(y[:1])[0])
