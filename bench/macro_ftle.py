@@ -49,11 +49,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="N 250 500 only, fewer realizations (about 1 min)")
     ap.add_argument("--out", default=None, help="also save the raw curves (npz)")
+    ap.add_argument("--N", nargs="+", type=int, default=[250, 500, 1000, 2000], help="network sizes")
+    ap.add_argument("--R", nargs="+", type=int, default=[8, 8, 6, 3], help="realizations per size")
     ap.add_argument("--settings", nargs="+", default=["2,2"], metavar="J0,g",
                     help="(J0, g) settings (default 2,2: fixed-point, oscillating and chaotic realizations side by side)")
     args = ap.parse_args(argv)
     settings = [tuple(map(float, s.split(","))) for s in args.settings]
-    sizes = {250: 8, 500: 8, 1000: 6, 2000: 3} if not args.quick else {250: 4, 500: 4}
+    sizes = dict(zip(args.N, args.R)) if not args.quick else {250: 4, 500: 4}
     lengths = (10.0, 20.0, 50.0, 100.0)
     B, T, L_max, dt, t_warmup = 2, 200.0, 100.0, 0.2, 50.0
     rows, icc_rows, raw = [], [], {}

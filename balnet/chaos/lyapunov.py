@@ -88,8 +88,10 @@ abstracts were available to us) offers four definitions, ``macro_method``:
     :math:`\sqrt{N_E}` times larger than a generic (leading Lyapunov)
     direction, so :math:`\Lambda_\mathrm{macro}(T)\approx\lambda_\mathrm{max}
     - \log\sqrt{N_E}/T` (measured :math:`T(\Lambda_\mathrm{macro}-\lambda_\mathrm{max})
-    \approx -2` to :math:`-3` at N = 200): windows must be long compared with
-    :math:`\log N / (2\lambda_\mathrm{max})`.  When :math:`\phi' = 0` on every
+    \approx -2` to :math:`-3` at N = 200, :math:`-1.5` to :math:`-5.6` over
+    N = 250-2000 and all classes, docs/macro_ftle.md): windows must be long compared with
+    :math:`\log N / (2\lambda_\mathrm{max})`, or use the offset-free growth rate
+    below (``macro_growth``), which removes this term.  When :math:`\phi' = 0` on every
     neuron (ReLU, all silent) :math:`\delta\nu \equiv 0` and the value is
     undefined (-inf/nan).  The *linearized* dynamics is used (not two trajectories) so the
     value does not depend on a perturbation size and cannot saturate at the
@@ -267,7 +269,7 @@ class LyapunovParams:
     k: int = _f(4, "number of Lyapunov exponents (QR/Benettin), at most N")
     t_ons: float = _f(1.0, "re-orthonormalization interval", "tau")
     t_warmup_tangent: float = _f(20.0, "tangent-space warm-up after the trajectory warm-up (discarded)", "tau")
-    t_window: float = _f(20.0, "FTLE window length (a multiple of t_ons)", "tau")
+    t_window: float = _f(100.0, "FTLE window length (a multiple of t_ons; docs/macro_ftle.md)", "tau")
     macro_method: str = _f("linear_nu", "macro FTLE definition: linear_nu, finite_nu, gain or renorm_m")
     macro_compare: bool = _f(False, "also compute every macro_method (ftle_macro_<method>)")
     eps: float = _f(1e-6, "initial norm |delta x(0)| of the finite-difference perturbation (finite_nu)")

@@ -287,7 +287,7 @@ def plot_macro_ftle(h5, out) -> None:
                 continue
             shade = 0.45 + 0.55 * (ni + 1) / len(Nvals)
 
-            def pooled(name):
+            def pooled(name, ci=ci, w=w):
                 v = np.asarray(a[name], float)[..., ci, :]
                 ww = np.broadcast_to(w[..., None], v.shape) * np.isfinite(v)
                 return np.nansum(np.nan_to_num(v) * ww, axis=tuple(range(v.ndim - 1))) / np.maximum(
