@@ -82,7 +82,7 @@ def add_arguments(p):
                     help="also draw macro FTLE vs growth rate vs window length, and their ICCs")
     ly.add_argument("--class-threshold", type=float, default=0.02, metavar="LAMBDA",
                     help="realization classes for the macro curves: lambda_max < -LAMBDA fixed point, "
-                         "> LAMBDA chaotic, else oscillating [1/tau] (default 0.02)")
+                         "> LAMBDA chaotic, else oscillating [1/tau]")
 
     le = sub("learning", "learning curves over a sweep",
              "Per-point learning curves (test NRMSE vs training size) of learning files.")
