@@ -99,6 +99,8 @@ class SimulationParams:
     dtype: str = _f("float64", "float32 or float64")
     backend: str = _f("auto", "auto, numpy or cupy")
     chunk: int = _f(1000, "recorded samples per write (memory bound of the recorder)")
+    partition: str = _f("none", "none, or rows: each MPI rank of a realization group holds a block of rows of J")
+    row_ranks: int = _f(0, "ranks per row-partitioned realization group (0: all ranks); ranks = groups x row_ranks")
 
     def validate(self) -> None:
         for name in ("T", "dt"):
@@ -124,6 +126,10 @@ class SimulationParams:
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.backend not in ("auto", "numpy", "cupy"):
             raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        if self.partition not in ("none", "rows"):
+            raise ConfigError(f"partition must be none or rows, got {self.partition!r}")
+        if self.row_ranks < 0:
+            raise ConfigError(f"row_ranks must be >= 0, got {self.row_ranks}")
 
     @property
     def n_warmup_steps(self) -> int:
