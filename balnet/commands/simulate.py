@@ -3,7 +3,10 @@
 Parameters come from ``--config FILE.yaml`` (flat keys, or sections
 ``network:``/``simulation:``), ``--set KEY=VALUE`` and the flags below, in
 increasing priority.  Under ``mpiexec -n R`` the ranks split the realizations
-(rank r takes k mod R = r); rank 0 writes the file.  Time is in units of tau.
+(rank r takes k mod R = r); rank 0 writes the file.  With --partition rows
+each network is split by rows over groups of --row-ranks ranks (default: all
+ranks), realizations over the groups (ranks = groups x row ranks); the output
+is the same as unpartitioned up to rounding.  Time is in units of tau.
 
 Example:
   balnet simulate --N 1000 --g 2.0 --J0 1.0 --realizations 4 --T 200 -o run.h5
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.io import H5Writer, read
-from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
 from ..engine.params import ConfigError, NetworkParams, SimulationParams
 from ..model.simulate import Simulation
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
@@ -62,9 +65,20 @@ def run(args) -> int:
 def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
     """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
-    comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
+    rows = None
+    if sim.partition == "rows":
+        try:
+            comm, all_ids, mine, xp, rows = rank_work_rows(sim.realizations, sim.backend, sim.row_ranks)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    else:
+        comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
     x0 = None if x0_all is None else x0_all[mine]
-    s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series)
+    try:
+        s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series, rows=rows)
+    except ValueError as e:  # fewer row blocks than row ranks
+        raise ConfigError(str(e)) from None
+    sent = mine if s.owner else []  # row-partitioned: the group's first rank holds the assembled data
 
     writer = None
     if comm.rank == 0:
@@ -75,7 +89,7 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     state = {"first": True}
 
     def sink(chunk):
-        data = gather_by_realization(comm, mine, chunk.as_dict(), all_ids)
+        data = gather_by_realization(comm, sent, chunk.as_dict(), all_ids)
         if comm.rank != 0:
             return
         if state["first"]:
@@ -97,7 +111,7 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     ok = False
     try:
         s.run(sink, progress=progress and comm.rank == 0)
-        final = gather_by_realization(comm, mine, {"final_state": s.final_state}, all_ids)
+        final = gather_by_realization(comm, sent, {"final_state": s.final_state}, all_ids)
         if comm.rank == 0:
             writer.coord("unit", np.arange(net.N), long_name="neuron index (all)")
             writer.variable("final_state", final["final_state"], dims=("realization", "trial", "unit"), units="1",
