@@ -145,6 +145,7 @@ from ..engine.backend import array_namespace, get_xp, resolve_dtype, to_numpy
 from ..engine.integrators import RK4, get_solver
 from ..engine.params import ConfigError, NetworkParams, SimulationParams, _f
 from ..engine.progress import progress_bar
+from ..engine.parallel import SerialComm, allreduce_sum
 from ..engine.random import NOISE, TANGENT, normal_block, stream
 from ..model.dynamics import RateNetwork, Tanh
 from ..model.network import balance_vector, input_vector
@@ -274,6 +275,8 @@ def joint_field(f, n_traj: int = 1) -> Callable:
     other ``f`` needs ``f(t, x)`` and ``f.jvp(x, V)`` (``V``: ``(..., K, N)``).
     """
     S = int(n_traj)
+    if hasattr(f, "gather"):  # row-partitioned network (balnet.model.partitioned)
+        return _PartitionedJointField(f, S)
     if isinstance(f, RateNetwork):
         return _RateJointField(f, S)
     return _GenericJointField(f, S)
@@ -329,6 +332,56 @@ class _RateJointField:
                 ext = ext[..., None, :]
             out[..., :S, :] += ext
         return out
+
+
+class _PartitionedJointField:
+    r"""Joint field of a row-partitioned network: local rates and :math:`\phi'(x_0) v`, one ``Allgatherv``
+    of all slots, the local GEMM ``(R, B (S + K), N) x (R, N, N_loc)``."""
+
+    def __init__(self, f, S: int):
+        self.f, self.S = f, S
+
+    def __call__(self, t, Y):
+        f, S, xp = self.f, self.S, self.f.xp
+        A = xp.empty_like(Y)
+        A[..., :S, :] = f.gain.phi(Y[..., :S, :], xp)
+        if Y.shape[-2] > S:
+            xp.multiply(f.gain.dphi(Y[..., 0:1, :], xp), Y[..., S:, :], out=A[..., S:, :])
+        G = f.gather(A)
+        N = f.N
+        lead = (G.shape[0], -1, N) if f.batched else (-1, N)
+        out = xp.matmul(G.reshape(lead), f.JT).reshape(Y.shape)
+        out -= Y
+        if f.I0 != 0.0:
+            out[..., :S, :] += f.I0
+        if f.external is not None:
+            ext = f.external
+            if getattr(ext, "ndim", 0) >= 2:
+                ext = ext[..., None, :]
+            out[..., :S, :] += ext
+        return out
+
+
+def orthonormalize_rows(V, comm, xp: ModuleType = np):
+    r"""CholeskyQR2 of frames ``V`` (``(..., K, N_loc)``) whose columns are split over the ranks of ``comm``.
+
+    Twice: the Gram matrix :math:`G = V V^T` (local ``K x K`` products summed by
+    one ``Allreduce``), :math:`G = L L^T` (Cholesky), :math:`V \leftarrow L^{-1} V`.
+    Then :math:`V_0 = L_1 L_2 Q` with :math:`L_1 L_2` lower triangular with a
+    positive diagonal: the transpose of the ``R`` of :func:`orthonormalize`, so
+    the returned ``(Q, log_r)`` agree with it to rounding, provided the frame's
+    condition number stays well below :math:`\epsilon^{-1/2}` (about ``1e8`` in
+    float64, ``3e3`` in float32; CholeskyQR2 of Yamamoto et al., ETNA 44, 2015).
+    """
+    log_r = None
+    for _ in range(2):
+        G = xp.ascontiguousarray(xp.matmul(V, xp.swapaxes(V, -1, -2)))
+        allreduce_sum(comm, G)
+        L = xp.linalg.cholesky(G)
+        V = xp.linalg.solve(L, V)
+        d = xp.log(xp.diagonal(L, axis1=-2, axis2=-1))
+        log_r = d if log_r is None else log_r + d
+    return xp.ascontiguousarray(V), log_r
 
 
 def orthonormalize(V, xp: ModuleType = np):
@@ -409,7 +462,8 @@ class _Noise:
 
     NB = 256
 
-    def __init__(self, sigma, dt, ids, trials, N, root_seed, n_total, xp, dtype):
+    def __init__(self, sigma, dt, ids, trials, N, root_seed, n_total, xp, dtype, cols=None):
+        self.cols = cols  # (lo, hi): keep these neurons (row-partitioned network)
         self.sq = sigma * math.sqrt(dt)
         self.rngs = [stream(root_seed, k, NOISE) for k in ids]
         self.B, self.N, self.xp, self.dtype = trials, N, xp, dtype
@@ -419,7 +473,10 @@ class _Noise:
         j = self.i % self.NB
         if j == 0:
             n = max(1, min(self.NB, self.n_total - self.i))
-            self.blk = self.xp.asarray(normal_block(self.rngs, n, (self.B, self.N), self.dtype))
+            blk = normal_block(self.rngs, n, (self.B, self.N), self.dtype)
+            if self.cols is not None:
+                blk = np.ascontiguousarray(blk[..., self.cols[0] : self.cols[1]])
+            self.blk = self.xp.asarray(blk)
         self.i += 1
         return self.sq * self.blk[j]
 
@@ -481,7 +538,10 @@ def lyapunov_spectrum(
         if k is None or rng is None:
             raise ValueError("give Q0, or k and rng")
         Q0 = rng.standard_normal((*batch, k, N))
-    Q0, _ = orthonormalize(xp.asarray(Q0, dtype=dtype), xp)
+    if hasattr(f, "gather"):  # row-partitioned: Q0 holds this rank's rows of the frames
+        Q0, _ = orthonormalize_rows(xp.asarray(Q0, dtype=dtype), f.comm, xp)
+    else:
+        Q0, _ = orthonormalize(xp.asarray(Q0, dtype=dtype), xp)
     k = Q0.shape[-2]
     t_window = t if t_window is None else t_window
     n_ons = _n_steps(t_ons, dt, "t_ons")
@@ -519,7 +579,10 @@ class _Engine:
         self.f, self.xp, self.dt, self.solver = f, xp, dt, solver
         self.methods, self.eps, self.noise = methods, eps, noise
         self.k = Q0.shape[-2]
-        N = x0.shape[-1]
+        # row-partitioned network: local slices of every N-vector, sums completed over f.comm
+        self.comm = getattr(f, "comm", None) if hasattr(f, "gather") else None
+        self.lo, self.hi = (f.lo, f.hi) if self.comm is not None else (0, x0.shape[-1])
+        N = f.N if self.comm is not None else x0.shape[-1]
         self.N = N
         self.S = 2 if "finite_nu" in methods else 1
         slots = [x0[..., None, :]] * self.S + [Q0]
@@ -530,6 +593,8 @@ class _Engine:
             self.wm = xp.asarray(macro.w / np.sqrt(N), dtype=dtype)
             self.kap = xp.asarray(macro.w * macro.u / np.sqrt(N), dtype=dtype)
             self.n_E, self.J0 = int(macro.n_E), float(macro.J0)
+            if self.comm is not None:
+                self.u_hat, self.wm, self.kap = (a[self.lo : self.hi] for a in (self.u_hat, self.wm, self.kap))
             ub = xp.broadcast_to(self.u_hat, x0.shape)[..., None, :]
             nxt = self.S + self.k
             if "linear_nu" in methods:
@@ -549,15 +614,26 @@ class _Engine:
     def x(self):
         return self.Y[..., 0, :]
 
+    def _psum(self, a):
+        """``a`` summed over the row partitions (identity for a whole network)."""
+        if self.comm is None:
+            return a
+        return allreduce_sum(self.comm, self.xp.ascontiguousarray(a))
+
     def _nu(self, r):
         """(nu_E, nu_I) of per-neuron values ``r`` (..., N) -> (..., 2)."""
         nE = self.n_E
+        if self.comm is not None:
+            e_hi = min(max(nE - self.lo, 0), self.hi - self.lo)
+            xp = self.xp
+            s = self._psum(xp.stack([r[..., :e_hi].sum(-1), r[..., e_hi:].sum(-1)], axis=-1))
+            return s / xp.asarray([nE, max(self.N - nE, 1)], dtype=s.dtype)
         e = r[..., :nE].mean(-1)
         i = r[..., nE:].mean(-1) if nE < self.N else e * 0
         return self.xp.stack([e, i], axis=-1)
 
     def _norm(self, a):
-        return self.xp.sqrt((a * a).sum(-1))
+        return self.xp.sqrt(self._psum((a * a).sum(-1)))
 
     def _add_noise(self, S):
         if self.noise is not None:
@@ -586,7 +662,10 @@ class _Engine:
 
     def _qr(self):
         xp, S, k = self.xp, self.S, self.k
-        Q, logr = orthonormalize(self.Y[..., S : S + k, :], xp)
+        if self.comm is not None:
+            Q, logr = orthonormalize_rows(self.Y[..., S : S + k, :], self.comm, xp)
+        else:
+            Q, logr = orthonormalize(self.Y[..., S : S + k, :], xp)
         self.Y[..., S : S + k, :] = Q
         return logr
 
@@ -612,13 +691,13 @@ class _Engine:
         if self.i_ren is not None:
             v = self.Y[..., self.i_ren, :]
             if record:
-                dm = xp.abs((self.gain_d(self.x) * v) @ self.wm)
+                dm = xp.abs(self._psum((self.gain_d(self.x) * v) @ self.wm))
                 self.ren_acc = self.ren_acc + xp.log(dm) - self.ren_log_dm_plus
             nv = self._norm(v)
             v = v / nv[..., None]
             self.Y[..., self.i_ren, :] = v
             if record:
-                self.ren_log_dm_plus = xp.log(xp.abs((self.gain_d(self.x) * v) @ self.wm))
+                self.ren_log_dm_plus = xp.log(xp.abs(self._psum((self.gain_d(self.x) * v) @ self.wm)))
 
     def gain_d(self, x):
         return self.f.gain.dphi(x, self.xp)
@@ -639,7 +718,7 @@ class _Engine:
             self.ren_acc = xp.zeros(x.shape[:-1], dtype=x.dtype)
             if not hasattr(self, "ren_log_dm_plus"):
                 v = self.Y[..., self.i_ren, :]
-                self.ren_log_dm_plus = xp.log(xp.abs((self.gain_d(x) * v) @ self.wm))
+                self.ren_log_dm_plus = xp.log(xp.abs(self._psum((self.gain_d(x) * v) @ self.wm)))
 
     def _end_window(self, T):
         """Macro FTLE of the window just finished -> dict method -> (...)."""
@@ -677,7 +756,7 @@ class _Engine:
             if has_tr:
                 tr = tr + f.trace_jacobian(x)
             if "gain" in self.methods and i < n_w * n_win:
-                self.gain_acc = self.gain_acc + (-1.0 + self.J0 * (self.gain_d(x) @ self.kap))
+                self.gain_acc = self.gain_acc + (-1.0 + self.J0 * self._psum(self.gain_d(x) @ self.kap))
             self._step()
             if (i + 1) % n_ons == 0 or i + 1 == n:
                 logr = self._qr()
@@ -813,7 +892,7 @@ def ftle_statistics(ftle, rng: np.random.Generator | None = None, *, n_boot: int
 # the network measurement used by the CLI, the pipeline and the learning code
 # ---------------------------------------------------------------------------
 def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams, ids: Sequence[int],
-                 xp: ModuleType | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+                 xp: ModuleType | None = None, progress: bool = False, rows=None) -> dict[str, np.ndarray]:
     r"""Micro and macro Lyapunov measurement of realizations ``ids`` (all trials batched).
 
     Trajectory warm-up ``sim.t_warmup``, frame warm-up ``lyap.t_warmup_tangent``,
@@ -833,6 +912,11 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
       window mean (level ``lyap.ci``); ``ftle_macro_mean``/``ftle_macro_std`` ``(R, B)``;
     * ``ftle_macro_<method>`` ``(R, B, W)`` for every method when ``lyap.macro_compare``.
 
+    With ``sim.partition == "rows"`` the network, states and tangent vectors are
+    split by rows over the communicator ``rows`` (default: this process alone;
+    frames re-orthonormalized by :func:`orthonormalize_rows`); every rank
+    returns the same arrays.
+
     Raises :class:`~balnet.engine.params.ConfigError` for inconsistent parameters.
     """
 
@@ -851,13 +935,21 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
         if lyap.macro_compare:
             out.update({f"ftle_macro_{m}": z(W) for m in methods})
         return out
-    f = build_network(net, ids, sim.seed, xp, dtype, I0=sim.I0)
+    if sim.partition == "rows":
+        rows = rows if rows is not None else SerialComm()
+    else:
+        rows = None
+    f = build_network(net, ids, sim.seed, xp, dtype, I0=sim.I0, rows=rows)
     x0 = initial_states(net, ids, B, sim.seed, sim.init_std, xp, dtype)
     Q0 = random_frames(ids, B, k, net.N, sim.seed, xp, dtype)
+    cols = None
+    if rows is not None:  # every rank draws the whole state and frame, keeps its rows
+        cols = (f.lo, f.hi)
+        x0, Q0 = (xp.ascontiguousarray(a[..., f.lo : f.hi]) for a in (x0, Q0))
     noise = None
     if sim.sigma > 0:
         n_total = sim.n_warmup_steps + int(round(lyap.t_warmup_tangent / sim.dt)) + sim.n_steps
-        noise = _Noise(sim.sigma, sim.dt, ids, B, net.N, sim.seed, n_total, xp, dtype)
+        noise = _Noise(sim.sigma, sim.dt, ids, B, net.N, sim.seed, n_total, xp, dtype, cols=cols)
     res = lyapunov_spectrum(
         f, x0, dt=sim.dt, t=sim.T, t_ons=lyap.t_ons, t_warmup=sim.t_warmup, t_warmup_tangent=lyap.t_warmup_tangent,
         t_window=lyap.t_window, solver=get_solver(sim.solver), Q0=Q0, xp=xp, macro=MacroSpec.from_params(net),

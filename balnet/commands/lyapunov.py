@@ -17,9 +17,10 @@ import numpy as np
 
 from ..chaos.lyapunov import UNITS, LyapunovParams, check_compatible, lyapunov_run
 from ..engine.io import H5Writer
-from ..engine.parallel import gather_by_realization, rank_work
-from ..engine.params import NetworkParams, SimulationParams
+from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
+from ..engine.params import ConfigError, NetworkParams, SimulationParams
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
+from .simulate import check_row_ranks
 
 NAME = "lyapunov"
 HELP = "Lyapunov spectrum, micro and macro FTLE (HDF5)"
@@ -58,10 +59,19 @@ def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
     """Measure on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
     check_compatible(net, sim, lyap)
-    comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
-    res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0)
+    rows = None
+    if sim.partition == "rows":  # realization groups x row partitions
+        try:
+            comm, all_ids, mine, xp, rows = rank_work_rows(sim.realizations, sim.backend, sim.row_ranks)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    else:
+        comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
+    check_row_ranks(net, rows)
+    res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0, rows=rows)
     window_end = res.pop("window_end")
-    data = gather_by_realization(comm, mine, res, all_ids)
+    sent = mine if rows is None or rows.rank == 0 else []  # each group's first rank sends
+    data = gather_by_realization(comm, sent, res, all_ids)
     if comm.rank == 0:
         write_result(output, data, window_end, net, sim, lyap, all_ids, n_ranks=comm.size, command=command)
     comm.barrier()

@@ -18,6 +18,7 @@ import numpy as np
 from ..engine.io import H5Writer, read
 from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
 from ..engine.params import ConfigError, NetworkParams, SimulationParams
+from ..model.network import ROW_BLOCK, row_blocks
 from ..model.simulate import Simulation
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
@@ -62,6 +63,12 @@ def run(args) -> int:
                           command="balnet simulate")
 
 
+def check_row_ranks(net, rows) -> None:
+    """ConfigError when a row communicator has more ranks than ``J`` has row blocks."""
+    if rows is not None and rows.size > row_blocks(net.N):
+        raise ConfigError(f"N={net.N} has {row_blocks(net.N)} row blocks of {ROW_BLOCK}, fewer than the {rows.size} row ranks")
+
+
 def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
     """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
@@ -74,10 +81,8 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     else:
         comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
     x0 = None if x0_all is None else x0_all[mine]
-    try:
-        s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series, rows=rows)
-    except ValueError as e:  # fewer row blocks than row ranks
-        raise ConfigError(str(e)) from None
+    check_row_ranks(net, rows)
+    s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series, rows=rows)
     sent = mine if s.owner else []  # row-partitioned: the group's first rank holds the assembled data
 
     writer = None
