@@ -154,3 +154,22 @@ def all_outputs():
         if wanted is None or study in wanted:
             out += files
     return out
+
+
+def job_ranks(wildcards, threads):
+    """MPI ranks of a simulate/lyapunov job.  With ``simulation: {partition: rows, row_ranks: P}``
+    in the config: P ranks share each network's rows, times ``threads // P`` realization groups
+    (at least one), so the job asks for the ranks the partition needs; otherwise one rank per
+    thread, as before."""
+    sim = config.get("simulation") or {}
+    P = int(sim.get("row_ranks") or 0)
+    if sim.get("partition") == "rows" and P > 0:
+        return P * max(1, int(threads) // P)
+    return int(threads)
+
+
+def job_gpus(wildcards, threads):
+    """GPUs of a simulate/lyapunov job: one per rank with ``backend: cupy`` in the config, else none."""
+    if (config.get("simulation") or {}).get("backend") == "cupy":
+        return job_ranks(wildcards, threads)
+    return 0

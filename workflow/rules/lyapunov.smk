@@ -14,9 +14,10 @@ rule lyapunov:
     params:
         args=lambda wc: model_args(wc, ["network", "simulation", "lyapunov"]),
         omp=omp_threads,
-    threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
+    threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads; partition: see job_ranks
     resources:
-        mpi_ranks=lambda wc, threads: threads,
+        mpi_ranks=job_ranks,
+        gpus=job_gpus,
     shell:
         "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
         "balnet lyapunov {params.args} --quiet -o {output} > {log} 2>&1"
