@@ -200,3 +200,15 @@ def test_draw_peak_memory_is_one_matrix(tmp_path):
     grown, nbytes = map(int, r.stdout.split())
     assert nbytes == 4096 * 4096 * 4
     assert grown <= 1.15 * nbytes + 32 * 2**20, (grown / nbytes)
+
+
+def test_single_generator_draw_is_the_format_1_matrix():
+    """coupling_matrix(p, rng) consumes rng row-major in blocks: bit for bit the format-1 draw
+    (the whole float64 z at once, scaled, plus J0 np.outer(u, w) / sqrt(N)), written out here as
+    the oracle; files without format_version hold runs of this draw with rng = stream(seed, k, 0)."""
+    p = NetworkParams(N=300, g=1.3, J0=1.0, balance=1.2)
+    z = stream(2, 1, CONNECTIVITY).standard_normal((300, 300))
+    old = z * (column_scales(p)[None, :] / np.sqrt(300)) + (p.J0 / np.sqrt(300)) * np.outer(input_vector(p), balance_vector(p))
+    assert np.array_equal(coupling_matrix(p, stream(2, 1, CONNECTIVITY)), old)
+    assert np.array_equal(coupling_matrix(p, stream(2, 1, CONNECTIVITY), np.float32), old.astype(np.float32))
+    assert not np.allclose(realization_couplings(p, 2, 1), old)  # format 2 differs

@@ -2,7 +2,7 @@
 
 Layout of every balnet file (``kind`` attribute tells which command wrote it):
 
-* file attributes: ``balnet_version``, ``kind``, ``params`` (JSON of every
+* file attributes: ``balnet_version``, ``format_version`` (:data:`FORMAT_VERSION`), ``kind``, ``params`` (JSON of every
   parameter record), ``root_seed``, ``realization_ids``, ``n_ranks``, ``dt``,
   ``units`` (JSON: dataset -> unit), ``created`` (UTC ISO time), ``command``;
 * coordinate datasets that are HDF5 *dimension scales* (``time``,
@@ -31,6 +31,7 @@ from ._version import __version__
 from .params import ConfigError
 
 __all__ = [
+    "FORMAT_VERSION",
     "atomic_path",
     "H5Writer",
     "read",
@@ -38,6 +39,12 @@ __all__ = [
     "summarize",
     "version",
 ]
+
+
+#: Version of the file format and of what its numbers mean.  2: connectivity drawn in row blocks of
+#: 256 rows, block b of realization k from stream (k, CONNECTIVITY, b) (version 1: one stream
+#: (k, CONNECTIVITY) for the whole matrix), so a given seed gives a different J than in version 1.
+FORMAT_VERSION = 2
 
 
 def version() -> str:
@@ -106,6 +113,7 @@ class H5Writer:
         self.kind = kind
         self._attrs = dict(
             balnet_version=version(),
+            format_version=FORMAT_VERSION,
             kind=kind,
             params=json.dumps(params, default=_jsonable, sort_keys=True),
             root_seed=-1 if root_seed is None else int(root_seed),
