@@ -215,3 +215,60 @@ def test_row_partitioned_simulation_in_mpi_job():
     else:
         assert got is None
         assert comm.bcast(None, root=0), "rank 0 found a mismatch"
+
+
+
+class _ThreadComm:
+    """Rank ``rank`` of ``size`` threads of one process: ``Allreduce`` sums every thread's buffer
+    (what MPI's does), through a barrier; enough of a communicator for ``allreduce_sum``."""
+
+    def __init__(self, shared, rank, size):
+        self.shared, self.rank, self.size = shared, rank, size
+
+    def Allreduce(self, _in_place, buf, op=None):
+        sh = self.shared
+        sh["bufs"][self.rank] = buf.copy()
+        sh["barrier"].wait()
+        total = sum(sh["bufs"])
+        sh["barrier"].wait()
+        buf[...] = total
+
+
+def test_cholesky_qr2_of_split_frames_equals_householder():
+    """orthonormalize_rows on frames whose columns are split over 3 'ranks' (threads with a
+    summing Allreduce; blocks of 256, 144 and 100 columns) equals the Householder QR of the whole
+    frames (orthonormalize: numpy's LAPACK), Q and log R_ii to 1e-12, for a frame of condition
+    number 1e4 and a random one (CholeskyQR2 is accurate while cond(V) << 1e8 in float64)."""
+    import threading
+
+    pytest.importorskip("mpi4py")
+    from balnet.chaos.lyapunov import orthonormalize, orthonormalize_rows
+    from balnet.engine.parallel import SerialComm
+
+    rng = np.random.default_rng(3)
+    N, K = 500, 6
+    U, _ = np.linalg.qr(rng.standard_normal((N, K)))
+    W, _ = np.linalg.qr(rng.standard_normal((K, K)))
+    V = np.stack([(U * np.logspace(0, -4, K)) @ W, rng.standard_normal((N, K))])  # (2, N, K)
+    V = np.ascontiguousarray(np.swapaxes(V, -1, -2))  # frames (2, K, N), rows are vectors
+    assert np.linalg.cond(V[0].T) > 1e3
+    Qh, lh = orthonormalize(V, np)
+    Qs, ls = orthonormalize_rows(V, SerialComm(), np)
+    assert np.allclose(Qs, Qh, atol=1e-12) and np.allclose(ls, lh, atol=1e-12)
+    edges = [0, 256, 400, N]
+    shared = {"bufs": [None] * 3, "barrier": threading.Barrier(3)}
+    out = [None] * 3
+
+    def run(p):
+        piece = np.ascontiguousarray(V[..., edges[p] : edges[p + 1]])
+        out[p] = orthonormalize_rows(piece, _ThreadComm(shared, p, 3), np)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    Q = np.concatenate([o[0] for o in out], axis=-1)
+    assert np.allclose(Q, Qh, atol=1e-12)
+    for o in out:
+        assert np.allclose(o[1], lh, atol=1e-12)
