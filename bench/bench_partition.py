@@ -37,11 +37,11 @@ import numpy as np
 
 
 def worker(a) -> list[dict]:
+    from balnet.engine.integrators import RK4
     from balnet.engine.parallel import get_comm
     from balnet.engine.params import NetworkParams
     from balnet.model import partitioned
     from balnet.model.simulate import build_network
-    from balnet.engine.integrators import RK4
 
     comm = get_comm()
     rows = []
@@ -57,7 +57,7 @@ def worker(a) -> list[dict]:
         spent = [0.0]
         orig = partitioned.allgather_last
 
-        def timed(*args, **kw):
+        def timed(*args, orig=orig, spent=spent, **kw):
             t = time.perf_counter()
             out = orig(*args, **kw)
             spent[0] += time.perf_counter() - t
@@ -81,7 +81,8 @@ def worker(a) -> list[dict]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
         if comm.size > 1:
             rss, draw = comm.allreduce(rss, op=_max()), comm.allreduce(draw, op=_max())
-        rows.append(dict(N=N, P=comm.size, B=a.B, dtype=a.dtype, step=best_step, comm=best_comm, draw=draw, rss=rss))
+        rows.append({"N": N, "P": comm.size, "B": a.B, "dtype": a.dtype, "step": best_step, "comm": best_comm,
+                     "draw": draw, "rss": rss})
         del f, st
     if comm.rank == 0:
         print(json.dumps(rows))
@@ -103,7 +104,7 @@ def table(a) -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
         res += json.loads(out.strip().splitlines()[-1])
     base = {r["N"]: r["step"] for r in res if r["P"] == 1}
-    print(f"| N | ranks | B | step ms | compute ms | comm ms | speed-up | draw s | peak RSS/rank GiB |")
+    print("| N | ranks | B | step ms | compute ms | comm ms | speed-up | draw s | peak RSS/rank GiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(res, key=lambda r: (r["N"], r["P"])):
         sp = base.get(r["N"], np.nan) / r["step"]

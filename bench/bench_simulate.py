@@ -276,17 +276,15 @@ def bench_case(dtype: str, N: int, B: int, R: int, solver_name: str, xp, min_tim
 
 def gemv_rates(rows: list[dict], xp, min_time: float) -> dict:
     """Measured GEMV streaming rate (bytes/s) of each ``(dtype, N, R)`` of the table: the cache test."""
-    import numpy as np
-
     out = {}
     for key in sorted({(w["dtype"], w["N"], w["R"]) for w in rows}):
         dt, N, R = key
         M = xp.full((R, N, N), 0.5, dtype=dt)
         v = xp.ones((R, N, 1), dtype=dt)
         o = xp.empty((R, N, 1), dtype=dt)
-        (t,) = interleaved([lambda: xp.matmul(M, v, out=o)], xp, min_time, min_rounds=3)
+        (t,) = interleaved([lambda M=M, v=v, o=o: xp.matmul(M, v, out=o)], xp, min_time, min_rounds=3)
         out[key] = M.nbytes / t
-        del M
+        del M, v, o
     return out
 
 

@@ -19,8 +19,9 @@ Memory per rank: ``(hi - lo) x N`` couplings plus ``O(N B)`` state.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .dynamics import RateNetwork
 from .gains import Gain
 from .network import block_rows, coupling_rows_into, row_blocks
 
-__all__ = ["RowPartition", "row_partition", "partitioned_couplings_T", "PartitionedRateNetwork"]
+__all__ = ["PartitionedRateNetwork", "RowPartition", "partitioned_couplings_T", "row_partition"]
 
 
 class RowPartition(NamedTuple):
