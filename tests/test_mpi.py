@@ -142,12 +142,14 @@ def assert_close_file(a, b, tol=1e-12):
 @pytest.mark.parametrize("ranks,realizations,row_ranks", [
     (2, 1, 0), (3, 1, 0), pytest.param(4, 2, 2, marks=pytest.mark.slow)])
 def test_mpiexec_row_partition_equals_serial(tmp_path, ranks, realizations, row_ranks):
-    """N = 700 (row blocks 256, 256, 188) with noise, split by rows over 2 or 3 ranks (3: one block
+    """N = 700 (row blocks 256, 256, 188) with noise and a per-neuron input series, split by rows over 2 or 3 ranks (3: one block
     each; 2: blocks {0}, {1, 2}), and 2 realization groups x 2 row ranks (4 ranks, slow): population
     activity, sampled neurons and final state equal the serial unpartitioned run to 1e-12
     (only the summation order of the GEMM and the population sums differs).  -n 3 on fewer cores
     relies on the launcher oversubscribing (MPICH does by default)."""
-    args = [*ROWS, "--realizations", str(realizations), "-q"]
+    series = tmp_path / "input.npy"  # a per-neuron input series: each rank must take its own columns
+    np.save(series, 0.3 * np.sin(np.arange(80)[:, None] * 0.1 + np.arange(700)[None, :]))
+    args = [*ROWS, "--realizations", str(realizations), "--input-file", str(series), "-q"]
     serial, parallel = tmp_path / "serial.h5", tmp_path / "rows.h5"
     r1 = _balnet("simulate", *args, "-o", str(serial))
     assert r1.returncode == 0, r1.stderr
