@@ -205,12 +205,14 @@ def test_final_speed_is_the_vector_field():
 
 
 def test_locate_fixed_point_newton():
-    """Balanced g = 0.5, J0 = 2 (N = 200, seed 1): realization 2 settles on a non-trivial fixed
-    point.  Newton from its final state and from that state + 0.05 noise converges to the same
+    """Balanced g = 0.5, J0 = 2 (N = 200, seed 9): realization 2 (a real outlier eigenvalue 1.69 of
+    J, checked) settles on a non-trivial fixed point.  Newton from its final state and from that state + 0.05 noise converges to the same
     x* (1e-8) with RMS residual < 1e-10 and RMS(x*) = O(1); from a small state of an SCS g = 0.5
     network it finds x* = 0 (< 1e-12)."""
     net = NetworkParams(N=200, g=0.5, J0=2.0)
-    sim = _small(realizations=3, seed=1, T=150.0)
+    sim = _small(realizations=3, seed=9, T=150.0)
+    ev = np.linalg.eigvals(realization_couplings(net, sim.seed, 2))
+    assert ev[np.argmax(ev.real)].imag == 0 and ev.real.max() > 1.5
     out = simulate(net, sim, ids=[2])
     x_end = out["final_state"][0, 0]
     xs, ok = locate_fixed_point(net, sim, 2, x_end)
