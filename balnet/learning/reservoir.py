@@ -51,7 +51,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..engine.backend import get_xp, resolve_dtype, to_numpy
+from ..engine.backend import check_backend, get_xp, resolve_dtype, to_numpy
 from ..engine.integrators import get_solver
 from ..engine.params import ConfigError, NetworkParams, _f
 from ..engine.random import FEEDBACK_WEIGHTS as FEEDBACK
@@ -424,8 +424,7 @@ class LearnParams:
             raise ConfigError("pretrain_min must be < pretrain_max")
         if self.ftle_window > self.ftle_T:
             raise ConfigError(f"ftle_window ({self.ftle_window}) exceeds ftle_T ({self.ftle_T})")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
