@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import yaml
+
 from .backend import check_backend
 from .errors import ConfigError
 
@@ -204,8 +206,6 @@ def describe(cls) -> list[tuple[str, Any, str, str]]:
 
 def load_yaml(path) -> dict:
     """Read a YAML mapping with a one-line error for unreadable or malformed files."""
-    import yaml
-
     try:
         with open(path) as fh:
             data = yaml.safe_load(fh)
