@@ -34,6 +34,7 @@ from balnet.studies.fim import (
     theory,
     unit_counts,
 )
+from figcheck import check_png
 
 
 def _dense_jacobian(net, X, act, norm, bn_layer=1, eps=1e-6):
@@ -286,7 +287,8 @@ def test_cli_run_and_reduce(tmp_path):
                  "--ngd-figure", str(figs[2])]) == 0
     arr, _ = read(s)
     assert abs(arr["exponent_m_lambda"][0] + 1) < 0.2
-    assert all(f.stat().st_size > 1000 for f in figs)
+    for f, panels in zip(figs, (3, 2, 3)):  # spectrum, GD threshold, NGD comparison
+        check_png(f, panels, colors=("tab:blue",))
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from balnet.engine.backend import to_numpy
 from balnet.engine.io import read
 from balnet.engine.params import ConfigError, from_mapping
 from balnet.studies.kuramoto import model as K
+from figcheck import check_png
 
 
 def _brute_force(n, q, margin=1e-9):
@@ -263,7 +264,7 @@ def test_cli_run_reduce_er(tmp_path):
     for n in (22, 44):
         assert main(["kuramoto", "run", "--n", str(n), "--t-sim", "40", "--trials", "2", "-q",
                      "-o", str(tmp_path / f"n{n}.h5"), "--figure", str(tmp_path / f"n{n}.png")]) == 0
-        assert (tmp_path / f"n{n}.png").stat().st_size > 0
+        check_png(tmp_path / f"n{n}.png", 3, colors=("tab:blue", "tab:orange", "tab:green"))
     a, at = read(tmp_path / "n22.h5")
     assert at["kind"] == "kuramoto" and at["best_degree"] == 14 and at["sim_stays_twisted"] == 1
     assert list(a["twist"]) == [1, 2, 11] and a["offsets"].shape == (3, 11) and a["stays_twisted"].all()
