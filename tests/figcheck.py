@@ -111,7 +111,7 @@ def has_color(rgb: np.ndarray, color, frames=None, tol: float = 0.02, min_pixels
 
 
 def check_png(path, panels: int | None = None, *, min_panels: int = 1, drawn=None, colors=(), absent=(),
-              min_ink: float = 1e-3):
+              min_ink: float = 2e-4):
     """Assert ``path`` is a drawn figure; return its RGB pixels and frames (top-left first).
 
     * a PNG at least 200 x 150 px;

@@ -3,9 +3,9 @@ import subprocess
 import sys
 
 import pytest
+from figcheck import check_png
 
 from balnet.cli import commands, main
-from figcheck import check_png
 
 
 def run(*args, cwd=None):

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 from scipy import stats
 from snakeutil import needs_snakemake, smk
 
@@ -22,7 +23,6 @@ from balnet.engine.backend import to_numpy
 from balnet.engine.params import ConfigError
 from balnet.engine.random import DSNN, stream
 from balnet.studies.dsnn import core as dsnn
-from figcheck import check_png
 
 # ---------------------------------------------------------------------------------------------
 # exact conditional samplers

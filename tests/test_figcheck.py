@@ -5,9 +5,9 @@ the expected frames are those of the axes drawn, so a miscount or a missed empty
 """
 import numpy as np
 import pytest
+from figcheck import axes_frames, check_png, load_rgb
 
 from balnet.engine.figures import _plt, save
-from figcheck import axes_frames, check_png, load_rgb
 
 
 def _fig(path, nrows, ncols, empty=(), off=(), hline=False, color="tab:blue"):

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 from snakeutil import needs_snakemake, smk
 
 from balnet.engine.backend import to_numpy
@@ -34,7 +35,6 @@ from balnet.studies.fim import (
     theory,
     unit_counts,
 )
-from figcheck import check_png
 
 
 def _dense_jacobian(net, X, act, norm, bn_layer=1, eps=1e-6):
@@ -318,8 +318,8 @@ def test_pipeline_fim(wf):
 
     smk(wf, "fim", "--cores", "2", "--configfile", "tests/workflow/fim.yaml")
     res = wf / "results" / "test" / "fim"
-    for name in ("fim_summary.h5", "fim_spectrum.png", "fim_lr_threshold.png", "fim_ngd.png"):
-        assert (res / name).stat().st_size > 0, name
+    for name, panels in (("fim_spectrum.png", 3), ("fim_lr_threshold.png", 2), ("fim_ngd.png", 3)):
+        check_png(res / name, panels, colors=("tab:blue", "tab:orange"))  # two series (tanh, relu) or methods
     arr, _ = read(res / "fim_summary.h5")
     assert len(arr["M"]) == 4
     np.testing.assert_allclose(arr["m_lambda"], arr["theory_m_lambda_fs"], rtol=0.35)

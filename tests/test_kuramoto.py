@@ -18,12 +18,12 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.engine.backend import to_numpy
 from balnet.engine.io import read
 from balnet.engine.params import ConfigError, from_mapping
 from balnet.studies.kuramoto import model as K
-from figcheck import check_png
 
 
 def _brute_force(n, q, margin=1e-9):
@@ -330,9 +330,9 @@ def test_snakemake_target(wf):
     assert list(s["n"]) == [22, 44]
     assert s["best_mu"][0] == pytest.approx(2 / 3) and s["best_mu"][1] == pytest.approx(29 / 43)
     assert (s["sim_stays_twisted"] == 1).all() and at["best_n"] == 44
-    assert (res / "kuramoto_mu_vs_n.png").stat().st_size > 0
+    check_png(res / "kuramoto_mu_vs_n.png", 1)
     for n in (22, 44):
-        assert (res / f"n~{n}" / "kuramoto_sim.png").exists()
+        check_png(res / f"n~{n}" / "kuramoto_sim.png", 3, colors=("tab:blue", "tab:orange", "tab:green"))
 
 
 # -- slow ------------------------------------------------------------------------------------------

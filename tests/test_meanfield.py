@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.engine.io import read
 from balnet.engine.params import ConfigError, NetworkParams, SimulationParams
@@ -32,7 +33,6 @@ from balnet.theory.dmft import (
     solve_delta0,
 )
 from balnet.theory.stability import predict_state, stability_predictions
-from figcheck import check_png
 
 # DMFT values of this solver (default settings); lambda_max at 1.5, 2, 3 are the reference
 # values of tests/test_lyapunov.py::DMFT_LAMBDA_MAX.

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.chaos.statistics import lyapunov_statistics
 from balnet.engine.io import H5Writer, read
@@ -44,7 +45,6 @@ from balnet.phases.classify import (
     spectral_peak,
 )
 from balnet.phases.diagram import phase_diagram, write_phase_diagram
-from figcheck import check_png
 
 
 def cli(*args):
