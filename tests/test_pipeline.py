@@ -253,7 +253,7 @@ def _check_tiny_results(wf, T=30.0):
     st, sattrs = read(res / "lyapunov_stats.h5")
     assert sattrs["kind"] == "lyapunov_stats" and st["lambda_max"].shape == (len(gs), len(js), R, 1)
     n_points = len(gs) * len(js)
-    # phase fractions and mean lambda_max; every g = 0.5 realization decays (grey #bdbdbd)
+    # phase fractions and mean lambda_max; the SCS point g = 0.5, J0 = 0 decays (grey #bdbdbd)
     check_png(res / "phase_diagram.png", 2, colors=("#bdbdbd",))
     check_png(res / "lyapunov_stats.png", 3)
     check_png(res / "ftle_histograms.png", n_points)  # one histogram panel per point
