@@ -25,6 +25,8 @@ from balnet.learning.reservoir import (
     force_learn,
     input_weights,
     learning_run,
+    rescale_spectral_radius,
+    spectral_radius,
     trial_states,
 )
 from balnet.learning.tasks import (
@@ -197,8 +199,9 @@ def test_learning_run_shapes_and_sample_independence():
 
 
 @pytest.mark.parametrize("readout,task,extra", [
-    ("gpsgd", "narma10", dict(dt=1.0, substeps=1, input_scale=0.5, washout=20, n_train=300, n_min=50)),
-    ("sgd", "memory", dict(dt=1.0, substeps=1, input_scale=0.2, max_delay=10, washout=20, n_train=300, n_min=50)),
+    ("gpsgd", "narma10", dict(dt=1.0, substeps=1, input_scale=0.5, washout=20, n_train=300, n_min=50, epochs=40)),
+    ("sgd", "memory", dict(dt=1.0, substeps=1, input_scale=0.2, max_delay=10, washout=20, n_train=300, n_min=50,
+                           epochs=40, alpha=10.0)),
     ("force", "mackey_glass", dict(dt=1.0, substeps=1, washout=20, n_train=300, n_min=50)),
 ])
 def test_learning_run_readouts(readout, task, extra):
@@ -208,11 +211,16 @@ def test_learning_run_readouts(readout, task, extra):
     assert np.all(np.isfinite(out["test_nrmse"]))
     assert out["test_nrmse"][0, :, -1].mean() < 1.0  # better than the mean predictor
     if readout in ("sgd", "gpsgd"):
-        assert out["epoch_test_nrmse"].shape == (1, 2, 5)
-    if readout == "gpsgd":
-        assert np.all(out["gp_predicted_nrmse"] >= 0)
-    if task == "memory":
-        assert np.all(out["memory_capacity"] <= 10.0 + 1e-9)
+        assert out["epoch_test_nrmse"].shape == (1, 2, learn.epochs)
+        # oracle: SGD on the objective ||X W - Y||^2 + alpha ||W||^2 converges to its closed-form minimizer,
+        # the ridge readout with the same penalty on the same states (GP-SGD: the evidence estimate alpha)
+        for s in range(2):
+            ridge = from_mapping(LearnParams, {**SMALL, "realizations": 2, "readout": "ridge", "task": task, **extra,
+                                               "alpha": float(out["sgd_alpha"][0, s])})
+            ref = learning_run(net, ridge, [s])
+            key = "memory_capacity" if task == "memory" else "test_nrmse"
+            # measured: memory capacity within 1.1 % (plain, 40 epochs), NARMA10 NRMSE within 3.6 % (gp)
+            np.testing.assert_allclose(out[key][0, s, -1], ref[key][0, 0, -1], rtol=0.05)
 
 
 def test_learn_params_validation():
@@ -328,3 +336,65 @@ def test_gp_sgd_helps_a_reservoir_with_noisy_labels():
                         ("gpsgd", dict(readout="gpsgd"))):
         err[name] = learning_run(net, from_mapping(LearnParams, {**base, **extra}))["test_nrmse"][0].mean(0)
     assert np.all(err["gpsgd"] < 0.85 * err["ridge"]) and np.all(err["gpsgd"] < 0.85 * err["sgd"]), err
+
+
+# -- reservoir-computing hygiene (issue 17) -------------------------------------------
+def test_spectral_radius_rescaling_is_exact():
+    """Oracle: a matrix built with known eigenvalues A = V diag(lam) V^-1; after rescaling to rho every
+    eigenvalue is lam * rho / max|lam| (1e-9).  The realized radius of the critically balanced matrix
+    (N = 200, g = 1, J0 = 2) is far from g (measured 2.0 and 2.8 for realizations 0, 1), which is why
+    the option rescales the realized matrix and not g."""
+    rng = np.random.default_rng(3)
+    lam = np.array([2.5, -1.0, 0.3 + 1.2j, 0.3 - 1.2j, 0.1])
+    V = rng.standard_normal((5, 5))
+    D = np.diag([2.5, -1.0, 0.3, 0.3, 0.1])
+    D[2, 3], D[3, 2] = -1.2, 1.2  # real block of the pair 0.3 +- 1.2i
+    A = V @ D @ np.linalg.inv(V)
+    B = rescale_spectral_radius(A[None], 0.9)[0]
+    got = np.sort_complex(np.linalg.eigvals(B))
+    np.testing.assert_allclose(got, np.sort_complex(lam * 0.9 / 2.5), atol=1e-9)
+    net = NetworkParams(N=200, g=1.0, J0=2.0)
+    J = np.stack([realization_couplings(net, 0, k) for k in (0, 1)])
+    assert np.all(spectral_radius(J) > 1.5)
+    res = build_reservoir(net, [0, 1], 0, n_in=1, spectral_radius=0.8, xp=np)
+    np.testing.assert_allclose(np.abs(np.linalg.eigvals(to_numpy(res.f.JT))).max(-1), 0.8, rtol=1e-10)
+    with pytest.raises(ConfigError):
+        rescale_spectral_radius(J, 0.0)
+
+
+def test_task_defaults_fill_empty_fields():
+    narma = from_mapping(LearnParams, dict(task="narma10"))
+    assert (narma.dt, narma.substeps, narma.spectral_radius) == (1.0, 1, 0.8)
+    sines_ = from_mapping(LearnParams, dict(task="sines", readout="force"))
+    assert sines_.dt <= 0.1 and sines_.learn_every == 1 and sines_.substeps == 1
+    assert from_mapping(LearnParams, dict(task="narma10", dt=0.5)).dt == 0.5  # explicit values win
+
+
+@pytest.mark.slow
+def test_narma10_ridge_with_task_defaults():
+    """Must show (issue 17): NARMA10 with ridge and the task defaults (echo-state form, sr 0.8, input 0.5,
+    ridge 1e-6) at N = 200 reaches test NRMSE <= 0.25 (the literature's ~0.2 at N = 200, Rodan & Tino 2011).
+    Random reservoir (J0 = 0, the network default g = 1.5 rescaled), 2000 training / 1000 test samples,
+    6 learning samples; measured 0.235, 0.333, 0.217, 0.179, 0.197, 0.224, mean 0.231 (sample 1's test
+    series has a NARMA excursion to 0.97, test variance 1.7x the training variance).  Asserted: mean
+    <= 0.25 and every sample < 0.4."""
+    net = NetworkParams(N=200, J0=0.0)
+    learn = from_mapping(LearnParams, dict(task="narma10", readout="ridge", realizations=6, n_train=2000, n_test=1000,
+                                           n_min=2000, n_points=1, washout=100, backend="numpy"))
+    out = learning_run(net, learn)
+    e = out["test_nrmse"][0, :, -1]
+    assert e.mean() <= 0.25 and np.all(e < 0.4), e
+
+
+@pytest.mark.slow
+def test_force_sines_with_task_defaults():
+    """Must show (issue 17): FORCE with the task defaults (dt = 0.1 tau, RLS update every step) on a sum of
+    4 harmonics of a 20-tau period, SCS reservoir N = 200, g = 1.5, 6000 training samples (600 tau), then
+    1000 samples of free running.  Measured free-running NRMSE 0.018, 0.037, 0.048, 0.151 (the last
+    realization drifts; FORCE success is realization dependent); asserted: median <= 0.05 and 3 of 4
+    <= 0.05.  About 20 s."""
+    net = NetworkParams(N=200, g=1.5, J0=0.0)
+    learn = from_mapping(LearnParams, dict(task="sines", readout="force", realizations=4, n_train=6000, n_test=1000,
+                                           n_min=6000, n_points=1, washout=100, backend="numpy"))
+    e = learning_run(net, learn)["test_nrmse"][0, :, -1]
+    assert np.median(e) <= 0.05 and np.sum(e <= 0.05) >= 3, e
