@@ -328,7 +328,7 @@ def test_gp_sgd_helps_a_reservoir_with_noisy_labels():
     SGD (alpha=0, same epochs).  Measured mean test NRMSE over 8 realizations at n = 106 / 224:
     gpsgd 0.67 / 0.50, ridge 0.96 / 0.63, sgd 0.87 / 0.73 (at n = 1000 ridge 0.40 edges out gpsgd 0.44)."""
     net = NetworkParams(N=100, g=0.8, J0=0.0)
-    base = dict(task="narma10", realizations=8, n_train=224, n_test=1000, n_min=106, n_points=2, dt=1.0, substeps=1,
+    base = dict(task="narma10", realizations=8, n_train=224, n_test=1000, n_min=106, n_points=2, dt=1.0, substeps=1, spectral_radius=0.0,
                 input_scale=0.5, init_std=0.0, washout=100, target_noise=0.5, backend="numpy", epochs=40,
                 batch_size=20, lr=0.3)
     err = {}
