@@ -398,3 +398,26 @@ def test_force_sines_with_task_defaults():
                                            n_min=6000, n_points=1, washout=100, backend="numpy"))
     e = learning_run(net, learn)["test_nrmse"][0, :, -1]
     assert np.median(e) <= 0.05 and np.sum(e <= 0.05) >= 3, e
+
+
+def test_paired_statistics_against_exact_wilcoxon():
+    """Oracle: with 16 pools all improved (a < b) the exact two-sided signed-rank p-value is 2 / 2^16; the
+    mean difference and the count of pools where a < b are read off the data."""
+    from balnet.learning.experiments import paired
+
+    b = np.arange(16.0) + 10
+    a = b - (np.arange(16.0) + 1)
+    s = paired(a, b)
+    assert s["n"] == 16 and s["n_less"] == 16 and s["mean_diff"] == pytest.approx(-8.5)
+    assert s["p"] == pytest.approx(2.0 / 2**16, rel=1e-9)
+    assert np.isnan(paired(b, b)["p"])
+
+
+def test_experiment_params_schema_and_validation():
+    from balnet.learning.experiments import ExperimentParams
+
+    with pytest.raises(ConfigError):
+        from_mapping(ExperimentParams, dict(noise_levels="0.3,x"))
+    with pytest.raises(ConfigError):
+        from_mapping(ExperimentParams, dict(ftle_window=500.0, ftle_T=100.0))
+    assert from_mapping(ExperimentParams, dict(noise_levels="0.1, 1")).noise() == [0.1, 1.0]

@@ -69,7 +69,7 @@ from ..engine.random import TASK_DATA, stream
 from ..model.network import realization_couplings
 from ..model.simulate import trial_states
 from .pretrain import macro_ftle, pretrain_networks
-from .readout import ridge_fit
+from .readout import RLS
 from .reservoir import LearnParams, build_reservoir, evaluate, force_learn, make_dataset
 from .tasks import sines
 
@@ -90,13 +90,13 @@ class ExperimentParams:
     pool_size: int = _f(4, "target: realizations per selection pool (same g, J0)")
     init_states: int = _f(8, "target: initial states for training and, others, for testing")
     seed: int = _f(0, "root seed")
-    dt: float = _f(0.2, "target/reward: Euler step = sample interval", "tau")
-    t_pre: int = _f(10, "target: silent samples before the cue")
-    cue: int = _f(5, "target: cue length (samples)")
-    t_resp: int = _f(150, "target: response window (samples)")
-    input_scale: float = _f(1.0, "input weights uniform on [-s, s]")
+    dt: float = _f(0.1, "target: Euler step = sample interval", "tau")
+    t_pre: int = _f(20, "target: silent samples before the cue")
+    cue: int = _f(10, "target: cue length (samples)")
+    t_resp: int = _f(300, "target: response window (samples)")
+    input_scale: float = _f(5.0, "target: input weights uniform on [-s, s] (a strong cue resets the state)")
     feedback_scale: float = _f(1.0, "feedback weights uniform on [-s, s]")
-    ridge: float = _f(1e-2, "ridge penalty of the target readout")
+    passes: int = _f(5, "target: FORCE passes over the training initial states")
     delay: int = _f(20, "association: cue-to-go delay (samples of 1 tau)")
     n_train: int = _f(200, "association/curves: training trials (largest)")
     n_test: int = _f(200, "association/curves: test trials")
@@ -128,7 +128,7 @@ class ExperimentParams:
     dtype: str = _f("float64", "float32 or float64")
 
     def validate(self) -> None:
-        for name in ("N", "pools", "pool_size", "init_states", "cue", "t_resp", "delay", "n_train", "n_test",
+        for name in ("N", "pools", "pool_size", "init_states", "passes", "cue", "t_resp", "delay", "n_train", "n_test",
                      "pretrain_iters", "epochs", "n_points", "reward_N", "reward_train", "force_train", "reward_test",
                      "n_harmonics", "ftle_trials"):
             if getattr(self, name) < 1:
@@ -190,27 +190,36 @@ def target_signal(p: ExperimentParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _target_scores(p: ExperimentParams, net: NetworkParams, anchors, J, xp=np) -> dict:
-    """Train (teacher forcing, ridge) and test (closed loop) the networks ``J`` ``(S, N, N)``; anchors name the
-    weight and initial-state streams.  Returns per network the test NRMSE per initial state ``(S, B)`` and the
-    output spread ``(S,)``."""
+    """Train by FORCE over trials and test closed loop the networks ``J`` ``(S, N, N)``; anchors name the weight
+    and initial-state streams.  Returns the test NRMSE per initial state ``(S, B)``, the output spread ``(S,)``
+    and the test outputs ``(S, B, T)``."""
     S, N, B = len(anchors), p.N, p.init_states
     res = build_reservoir(net, anchors, p.seed, n_in=1, n_out=1, input_scale=p.input_scale,
                           feedback_scale=p.feedback_scale, dt=p.dt, couplings=J, xp=xp)
     u1, y1 = target_signal(p)
     T = len(u1)
-    u = np.broadcast_to(u1, (S, B, T, 1)).copy()
-    y = np.broadcast_to(y1, (S, B, T, 1)).copy()
+    u = np.broadcast_to(u1[None, None], (S, 1, T, 1))
     x0 = trial_states(N, anchors, 0, B, p.seed, 1.0, xp, np.float64)
-    X, _ = res.run(u, x0, z_teacher=y)
-    resp = slice(p.t_pre, T)  # from the cue on
-    ro = ridge_fit(X[:, :, resp].reshape(S, -1, N), y[:, :, resp].reshape(S, -1, 1), p.ridge)
-    # closed loop from other initial states: feed back the readout's own output
+    rls = RLS(N, 1, 1.0, batch_shape=(S,), xp=xp, dtype=np.float64)
+    for _ in range(p.passes):
+        for b in range(B):
+            x, z = x0[:, b : b + 1], None
+            for n in range(T):
+                x = res.advance(x, u[:, :, n], z)
+                r = res.rates(x)[:, 0]
+                zz = rls.predict(r)
+                if n >= p.t_pre:
+                    rls.update(r, zz - y1[n])
+                z = zz[:, None]
+    # closed loop from other initial states with the readout frozen
+    W = rls.W
     x = trial_states(N, anchors, B, B, p.seed, 1.0, xp, np.float64)
-    z = np.zeros((S, B, 1))
+    uB = np.broadcast_to(u1[None, None], (S, B, T, 1))
+    z = None
     out = np.zeros((S, B, T))
     for n in range(T):
-        x = res.advance(x, u[:, :, n], z if n > 0 else None)
-        z = ro.predict(res.rates(x))
+        x = res.advance(x, uB[:, :, n], z)
+        z = res.rates(x) @ W  # (S, B, 1)
         out[:, :, n] = z[..., 0]
     w = slice(p.t_pre + p.cue, T)
     var = y1[w, 0].var()
