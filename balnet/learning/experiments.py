@@ -251,8 +251,10 @@ def target_experiment(p: ExperimentParams, progress: bool = False) -> dict:
     out["target"] = target_signal(p)[1][:, 0]
     mean_err = out["test_nrmse"].mean(-1)
     sd_err = out["test_nrmse"].std(-1)
+    metrics = (("mean_nrmse", mean_err), ("sd_nrmse", sd_err), ("output_spread", out["output_spread"]))
     out["stats"] = {f"{c}_vs_random_{m}": paired(v[i], v[2]) for i, c in enumerate(("lowest", "nearest0"))
-                    for m, v in (("mean_nrmse", mean_err), ("sd_nrmse", sd_err), ("output_spread", out["output_spread"]))}
+                    for m, v in metrics}
+    out["stats"].update({f"nearest0_vs_lowest_{m}": paired(v[1], v[0]) for m, v in metrics})
     return out
 
 

@@ -428,7 +428,8 @@ class LearnParams:
     n_harmonics: int = _f(4, "sines: number of sine components")
     quasi: bool = _f(False, "sines: incommensurate (golden-ratio) periods instead of harmonics")
     select_pool: int = _f(1, "FTLE selection: candidates per learning sample (1 = off)")
-    select_by: str = _f("lowest", "which candidate to keep: lowest macro FTLE, highest, or target (closest to ftle_target)")
+    select_by: str = _f("target", "which candidate to keep: target (closest to ftle_target, default 0; the rule "
+                                  "the measurements favour, docs/learning_experiments.md), lowest macro FTLE, or highest")
     pretrain: bool = _f(False, "pre-train couplings so the macro FTLE approaches ftle_target")
     pretrain_knob: str = _f("g", "coupling parameter tuned per realization: g (random part), balance or J0")
     pretrain_min: float = _f(0.5, "lower end of the knob search interval")
@@ -671,8 +672,8 @@ def learning_run(net: NetworkParams, learn: LearnParams, samples: Sequence[int] 
     differ only in the recurrent couplings:
 
     * ``baseline``: the anchor's drawn couplings (an unselected realization);
-    * ``select``: the candidate of the pool with the lowest measured macro FTLE
-      (``select_by``: or the highest, or the one closest to ``ftle_target``);
+    * ``select``: the candidate of the pool whose measured macro FTLE is closest to
+      ``ftle_target`` (``select_by = target``, the default; or the lowest, or the highest);
     * ``pretrain``: the anchor after pre-training (:func:`balnet.learning.pretrain.pretrain_networks`);
     * ``select+pretrain``: the selected candidate after pre-training.
 
