@@ -421,3 +421,21 @@ def test_experiment_params_schema_and_validation():
     with pytest.raises(ConfigError):
         from_mapping(ExperimentParams, dict(ftle_window=500.0, ftle_T=100.0))
     assert from_mapping(ExperimentParams, dict(noise_levels="0.1, 1")).noise() == [0.1, 1.0]
+
+
+def test_target_experiment_selects_by_measured_ftle():
+    """Toy size (N = 30, 3 pools of 3): the networks trained are the candidates whose measured macro FTLE is the
+    lowest / nearest 0 (enumeration over the pool), the random control comes from its own stream (same pick on a
+    rerun), and the closed-loop errors are finite and per initial state."""
+    from balnet.learning.experiments import ExperimentParams, target_experiment
+
+    p = from_mapping(ExperimentParams, dict(N=30, pools=3, pool_size=3, init_states=2, passes=1, t_resp=30,
+                                            ftle_T=30.0, ftle_window=15.0, ftle_warmup=5.0, ftle_trials=1))
+    out = target_experiment(p)
+    f = out["ftle_candidates"]
+    assert f.shape == (3, 3) and np.all(np.isfinite(f))
+    for j in range(3):
+        assert f[j, out["lowest_index"][j]] == f[j].min()
+        assert abs(f[j, out["nearest0_index"][j]]) == np.abs(f[j]).min()
+    assert out["test_nrmse"].shape == (3, 3, 2) and np.all(np.isfinite(out["test_nrmse"]))
+    np.testing.assert_array_equal(target_experiment(p)["random_index"], out["random_index"])
