@@ -9,7 +9,12 @@ import pytest
 
 from balnet.chaos.lyapunov import lyapunov_run
 from balnet.engine.params import ConfigError, NetworkParams, from_mapping
-from balnet.learning.pretrain import lyapunov_records, macro_ftle, pretrain_networks, scaled_network
+from balnet.learning.pretrain import (
+    lyapunov_records,
+    macro_ftle,
+    pretrain_networks,
+    scaled_network,
+)
 from balnet.learning.reservoir import LearnParams, learning_run
 from balnet.model.network import realization_couplings
 

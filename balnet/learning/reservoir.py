@@ -62,7 +62,12 @@ from ..engine.random import TASK_DATA as TASK
 from ..model.dynamics import RateNetwork, get_gain
 from ..model.network import balance_vector, realization_couplings
 from ..model.simulate import trial_states
-from .pretrain import SPECTRAL_PRETRAIN_ERROR, macro_ftle, pretrain_networks, select_index
+from .pretrain import (
+    SPECTRAL_PRETRAIN_ERROR,
+    macro_ftle,
+    pretrain_networks,
+    select_index,
+)
 from .readout import RLS, Readout, gp_learning_curve, ridge_path, sgd_fit
 from .tasks import TASKS, accuracy, make_task, memory_capacity, nrmse
 
