@@ -681,7 +681,8 @@ def learning_run(net: NetworkParams, learn: LearnParams, samples: Sequence[int] 
 
     * ``baseline``: the anchor's drawn couplings (an unselected realization);
     * ``select``: the candidate of the pool whose measured macro FTLE is closest to
-      ``ftle_target`` (``select_by = target``, the default; or the lowest, or the highest);
+      ``ftle_target`` (``select_by = target``, the default; or the lowest, or the highest),
+      measured on the network that is trained (rescaled when ``spectral_radius`` > 0);
     * ``pretrain``: the anchor after pre-training (:func:`balnet.learning.pretrain.pretrain_networks`);
     * ``select+pretrain``: the selected candidate after pre-training.
 
