@@ -144,6 +144,10 @@ __all__ = [
     "gram",
     "gram_layers",
     "init_net",
+    "NGD",
+    "NGD_METHODS",
+    "NgdMethod",
+    "ngd_method",
     "ngd_run",
     "order_parameters",
     "plot_fim",
@@ -155,7 +159,6 @@ __all__ = [
 
 ACTIVATIONS = ("tanh", "relu", "erf", "linear")
 NORMS = ("none", "bn_last", "bn_middle", "layer_norm")
-NGD_METHODS = ("gd", "exact", "layerwise", "kfac", "unitwise")
 
 
 @dataclass(frozen=True)
@@ -613,39 +616,102 @@ def _solve_psd(A, r, damping, xp):
     return xp.linalg.solve(A + reg * xp.eye(n, dtype=A.dtype), r)
 
 
+def _step_gd(ctx):
+    v = ctx.r / ctx.T
+    return [_jt_v(D, c["h"], v) for D, c in zip(ctx.Ds, ctx.cache)]
+
+
+def _step_exact(ctx):
+    v = _solve_psd(sum(ctx.blocks), ctx.r.reshape(-1), ctx.damping, ctx.xp).reshape(ctx.C, ctx.T)
+    return [_jt_v(D, c["h"], v) for D, c in zip(ctx.Ds, ctx.cache)]
+
+
+def _step_layerwise(ctx):
+    steps = []
+    for B, D, c in zip(ctx.blocks, ctx.Ds, ctx.cache):
+        v = _solve_psd(B, ctx.r.reshape(-1), ctx.damping, ctx.xp).reshape(ctx.C, ctx.T)
+        steps.append(_jt_v(D, c["h"], v))
+    return steps
+
+
+def _step_kfac(ctx):
+    xp, C, T = ctx.xp, ctx.C, ctx.T
+    steps = []
+    for D, c in zip(ctx.Ds, ctx.cache):
+        ht = xp.concatenate([c["h"], xp.ones((T, 1), dtype=c["h"].dtype)], axis=1)  # (T, M_{l-1}+1)
+        Ainv = _pinv_psd_factor(ht.T / math.sqrt(T), xp)
+        Bf = D.reshape(C * T, -1).T / math.sqrt(T)  # (M_l, CT)
+        Binv = _pinv_psd_factor(Bf, xp)
+        G = _jt_v(D, c["h"], ctx.r / T)
+        Gt = xp.concatenate([G[0], G[1][:, None]], axis=1)  # (M_l, M_{l-1}+1)
+        S = Binv(Ainv(Gt.T).T)
+        steps.append((S[:, :-1], S[:, -1]))
+    return steps
+
+
+def _step_unitwise(ctx):
+    return [_jt_v_units(D, c["h"], _unit_solve(D, c["h"], ctx.r, ctx.unit_damping, ctx.xp), ctx.xp)
+            for D, c in zip(ctx.Ds, ctx.cache)]
+
+
+@dataclass(frozen=True)
+class _StepContext:
+    """What every NGD variant reads: per-layer Gram blocks, adjoints, forward cache, residual ``r`` (C, T)."""
+
+    blocks: list
+    Ds: list
+    cache: list
+    r: object
+    C: int
+    T: int
+    damping: float
+    unit_damping: float
+    xp: object
+
+
+@dataclass(frozen=True)
+class NgdMethod:
+    """One variant of the natural-gradient comparison (module docstring).
+
+    ``step(ctx)`` returns the per-layer parameter directions ``[(dW_l, db_l)]`` (the update is
+    ``-eta`` times them); ``rate(p, n_units)`` is the variant's one-step learning rate;
+    ``per_lambda``: the rates are in units of ``1/lambda_max`` (plain GD).
+    """
+
+    name: str
+    step: object
+    rate: object
+    per_lambda: bool = False
+
+
+#: the NGD variants, in the order of the ``method`` axis of the HDF5 output
+NGD = {m.name: m for m in (
+    NgdMethod("gd", _step_gd, lambda p, n_units: 1.0, per_lambda=True),
+    NgdMethod("exact", _step_exact, lambda p, n_units: 1.0),
+    NgdMethod("layerwise", _step_layerwise, lambda p, n_units: 1.0 / p.L),
+    NgdMethod("kfac", _step_kfac, lambda p, n_units: 1.0 / (1.0 + (p.L - 1) * p.T)),
+    NgdMethod("unitwise", _step_unitwise, lambda p, n_units: 1.0 / n_units),
+)}
+NGD_METHODS = tuple(NGD)
+
+
+def ngd_method(name: str) -> NgdMethod:
+    """The :class:`NgdMethod` called ``name`` (one-line ConfigError for an unknown name)."""
+    try:
+        return NGD[name]
+    except KeyError:
+        raise ConfigError(f"unknown NGD method {name!r}; one of {', '.join(NGD_METHODS)}") from None
+
+
 def ngd_step(net, X, Y, activation, method: str, eta: float, damping: float = 1e-10, lam_max: float | None = None,
              xp=np, unit_damping: float = 1e-3):
-    """One step of ``method`` (gd, exact, layerwise, kfac, unitwise) on the MSE loss; returns the new net."""
+    """One step of ``method`` (a name of :data:`NGD`: gd, exact, layerwise, kfac, unitwise) on the MSE loss; returns the new net."""
+    meth = ngd_method(method)
     blocks, f, Ds, cache = gram_layers(net, X, activation, "none", xp=xp)
     C, T = f.shape[1], f.shape[0]
-    r = (f - Y).T  # (C, T), rows (k, t) like the Gram
-    steps = []
-    if method == "gd":
-        v = r / T
-        steps = [_jt_v(D, c["h"], v) for D, c in zip(Ds, cache)]
-    elif method == "exact":
-        v = _solve_psd(sum(blocks), r.reshape(-1), damping, xp).reshape(C, T)
-        steps = [_jt_v(D, c["h"], v) for D, c in zip(Ds, cache)]
-    elif method == "layerwise":
-        for B, D, c in zip(blocks, Ds, cache):
-            v = _solve_psd(B, r.reshape(-1), damping, xp).reshape(C, T)
-            steps.append(_jt_v(D, c["h"], v))
-    elif method == "unitwise":
-        for D, c in zip(Ds, cache):
-            steps.append(_jt_v_units(D, c["h"], _unit_solve(D, c["h"], r, unit_damping, xp), xp))
-    elif method == "kfac":
-        for D, c in zip(Ds, cache):
-            ht = xp.concatenate([c["h"], xp.ones((T, 1), dtype=f.dtype)], axis=1)  # (T, M_{l-1}+1)
-            Ainv = _pinv_psd_factor(ht.T / math.sqrt(T), xp)
-            Bf = D.reshape(C * T, -1).T / math.sqrt(T)  # (M_l, CT)
-            Binv = _pinv_psd_factor(Bf, xp)
-            G = _jt_v(D, c["h"], r / T)
-            Gt = xp.concatenate([G[0], G[1][:, None]], axis=1)  # (M_l, M_{l-1}+1)
-            S = Binv(Ainv(Gt.T).T)
-            steps.append((S[:, :-1], S[:, -1]))
-    else:
-        raise ConfigError(f"unknown NGD method {method!r}")
-    return _apply(net, [(eta * a, eta * b) for a, b in steps])
+    ctx = _StepContext(blocks=blocks, Ds=Ds, cache=cache, r=(f - Y).T, C=C, T=T, damping=damping,
+                       unit_damping=unit_damping, xp=xp)  # r: (C, T), rows (k, t) like the Gram
+    return _apply(net, [(eta * a, eta * b) for a, b in meth.step(ctx)])
 
 
 def ngd_run(net, X, Y, activation, method, eta, steps, damping=1e-10, xp=np, unit_damping=1e-3):
@@ -680,16 +746,15 @@ def unit_counts(net, X, activation: str, xp=np) -> np.ndarray:
 def ngd_etas(p: FimParams, method: str, lam_max: float, n_units: float | None = None) -> np.ndarray:
     """Learning rates of the NGD comparison: ``[1/L, 1, one-step rate of the method]``.
 
-    One-step rates: exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise ``1/n_units``
-    (``n_units``: the mean of :func:`unit_counts`, default ``(L-1) M + C``; see :func:`ngd_step`), gd
-    ``1/lambda_max``; gd's first two entries are multiplied by ``1/lambda_max`` (gd at eta = 1 diverges).
+    One-step rates (:attr:`NgdMethod.rate`): exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise
+    ``1/n_units`` (``n_units``: the mean of :func:`unit_counts`, default ``(L-1) M + C``; see :func:`ngd_step`),
+    gd ``1/lambda_max``; gd's entries are all multiplied by ``1/lambda_max`` (gd at eta = 1 diverges).
     """
     if n_units is None:
         n_units = (p.L - 1) * p.M + p.C
-    own = {"exact": 1.0, "layerwise": 1.0 / p.L, "kfac": 1.0 / (1.0 + (p.L - 1) * p.T), "gd": 1.0,
-           "unitwise": 1.0 / n_units}[method]
-    e = np.array([1.0 / p.L, 1.0, own])
-    return e / lam_max if method == "gd" else e
+    meth = ngd_method(method)
+    e = np.array([1.0 / p.L, 1.0, meth.rate(p, n_units)])
+    return e / lam_max if meth.per_lambda else e
 
 
 def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
