@@ -111,6 +111,10 @@ __all__ = [
     "offset_weights",
     "stability_matrix",
     "twisted_eigenvalues",
+    "CERTIFICATE_METHOD",
+    "Certificate",
+    "certify_twist",
+    "twisted_eigenvalue_bounds",
     "circulant_adjacency",
     "twisted_state",
     "jacobian",
@@ -301,6 +305,102 @@ def twisted_eigenvalues(n: int, q: int, offsets) -> np.ndarray:
     return stability_matrix(n, q) @ _indicator(n, offsets)
 
 
+# -- rigorous certificate -------------------------------------------------------------------
+#: how :func:`certify_twist` bounds the eigenvalues (stored as the ``certificate_method`` attribute)
+CERTIFICATE_METHOD = ("interval arithmetic: cos(2 pi r/n) enclosed by mpmath.iv (80-bit), sums and products of "
+                      "the closed-form lambda_m in float64 intervals rounded outward by one ulp per operation")
+
+
+def _cos_enclosures(n: int, prec: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    r"""Float64 intervals ``[lo_r, hi_r]`` that contain :math:`\cos(2\pi r/n)`, ``r = 0..n-1``.
+
+    Each cosine is enclosed by ``mpmath.iv`` at ``prec`` bits; the endpoints are rounded to float64
+    and widened outward by one ulp, so the float interval contains the mpmath interval.
+    """
+    from mpmath import iv
+
+    lo = np.empty(n)
+    hi = np.empty(n)
+    old = iv.prec
+    iv.prec = prec
+    try:
+        two_pi = 2 * iv.pi
+        for r in range(n):
+            c = iv.cos(two_pi * r / n)
+            lo[r] = float(c.a)
+            hi[r] = float(c.b)
+    finally:
+        iv.prec = old
+    return np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
+
+
+def _imul(alo, ahi, blo, bhi):
+    """Outward-rounded float64 interval product (exact product within 1/2 ulp of each rounded corner)."""
+    p = np.stack([alo * blo, alo * bhi, ahi * blo, ahi * bhi])
+    return np.nextafter(p.min(axis=0), -np.inf), np.nextafter(p.max(axis=0), np.inf)
+
+
+def _iadd(alo, ahi, blo, bhi):
+    return np.nextafter(alo + blo, -np.inf), np.nextafter(ahi + bhi, np.inf)
+
+
+def twisted_eigenvalue_bounds(n: int, q: int, offsets, *, cos_bounds=None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Rigorous enclosures ``lo_m <= lambda_m <= hi_m``, ``m = 0..n//2``, of the closed-form eigenvalues
+    :math:`\lambda_m = \sum_{k\in S} c_k\cos(2\pi qk/n)(\cos(2\pi mk/n) - 1)` (module docstring).
+
+    Cosines of exact residues (``qk mod n``, ``mk mod n``) from :func:`_cos_enclosures`; every
+    product and sum is an interval operation rounded outward (IEEE-754 round-to-nearest makes each
+    result exact within half an ulp, so one ulp outward encloses it).  ``lambda_{n-m} = lambda_m``.
+    """
+    lo_c, hi_c = _cos_enclosures(n) if cos_bounds is None else cos_bounds
+    m = np.arange(n // 2 + 1)
+    lam_lo = np.zeros(m.size)
+    lam_hi = np.zeros(m.size)
+    for k in sorted(int(k) for k in offsets):
+        if not 1 <= k <= n // 2:
+            raise ValueError(f"offset {k} outside 1..{n // 2}")
+        ck = 1.0 if 2 * k == n else 2.0
+        r = (m * k) % n
+        dlo, dhi = np.nextafter(lo_c[r] - 1.0, -np.inf), np.nextafter(hi_c[r] - 1.0, np.inf)
+        dlo[r == 0] = dhi[r == 0] = 0.0  # cos(0) - 1 = 0 exactly
+        a = (q * k) % n
+        wlo, whi = ck * lo_c[a], ck * hi_c[a]  # times 1 or 2: exact
+        tlo, thi = _imul(np.full(m.size, wlo), np.full(m.size, whi), dlo, dhi)
+        lam_lo, lam_hi = _iadd(lam_lo, lam_hi, tlo, thi)
+    return lam_lo, lam_hi
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Interval certificate of the ``q``-twist on ``C_n(offsets)``.
+
+    ``upper`` / ``lower``: rigorous bounds of :math:`\max_{m \ne 0}\lambda_m` (the largest
+    eigenvalue without the rotation mode, whose :math:`\lambda_0 = 0` is exact); ``stable``: ``upper < 0``
+    (strict linear stability proven); ``unstable``: ``lower > 0`` (instability proven); neither when the
+    enclosure contains 0 (e.g. an exactly neutral mode).
+    """
+
+    upper: float
+    lower: float
+    method: str = CERTIFICATE_METHOD
+
+    @property
+    def stable(self) -> bool:
+        return self.upper < 0.0
+
+    @property
+    def unstable(self) -> bool:
+        return self.lower > 0.0
+
+
+def certify_twist(n: int, q: int, offsets, *, cos_bounds=None) -> Certificate:
+    """Certify (or refute) strict linear stability of the ``q``-twist on ``C_n(offsets)`` (:class:`Certificate`)."""
+    if not offsets:
+        return Certificate(upper=0.0, lower=0.0)  # no edges: every mode is neutral
+    lo, hi = twisted_eigenvalue_bounds(n, q, offsets, cos_bounds=cos_bounds)
+    return Certificate(upper=float(hi[1:].max()), lower=float(lo[1:].max()))
+
+
 # -- networks, states, Jacobians -----------------------------------------------------------
 def circulant_adjacency(n: int, offsets, *, xp=np, dtype="float64"):
     """0/1 adjacency of ``C_n(offsets)`` (``i ~ i +- k mod n``), shape ``(n, n)``, symmetric, zero diagonal."""
@@ -337,7 +437,10 @@ def jacobian_eigenvalues(A, theta, *, xp=np) -> np.ndarray:
 class CaseResult:
     """Densest circulant graph with a strictly stable ``q``-twist on ``n`` nodes (one MILP case).
 
-    ``feasible``: a network passed the numerical re-check; ``optimal``: HiGHS
+    ``feasible``: a network passed the numerical re-check and its stability is
+    certified (``certified``: the interval upper bound ``lam_max_upper`` of the
+    largest nonzero-mode eigenvalue is < 0, :func:`certify_twist`; ``lam_max_lower``
+    its lower bound); ``optimal``: HiGHS
     proved optimality (else the time limit stopped it and the degree is a
     lower bound of the optimum); ``lam_max_closed`` / ``lam_max_numeric``:
     largest nonzero-mode eigenvalue, closed form and ``eigvalsh`` of the full
@@ -358,6 +461,9 @@ class CaseResult:
     margin: float = float("nan")
     solve_time: float = 0.0
     attempts: int = 0
+    certified: bool = False
+    lam_max_upper: float = float("nan")
+    lam_max_lower: float = float("nan")
 
     @property
     def mu(self) -> float:
@@ -379,8 +485,9 @@ def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: floa
     r"""Solve the MILP (module docstring) for ``(n, q)`` and re-check the solution numerically.
 
     The re-check demands ``lam_max_numeric < -check_tol`` (default
-    ``1e-9 n``, far above ``eigvalsh`` round-off ~1e-13 n) and agreement of
-    closed-form and numerical spectra; a failure re-solves with a 10x margin.
+    ``1e-9 n``, far above ``eigvalsh`` round-off ~1e-13 n), agreement of
+    closed-form and numerical spectra, and an interval certificate of
+    stability (:func:`certify_twist`); a failure re-solves with a 10x margin.
     Returns a :class:`CaseResult` (``feasible=False`` when no stable network exists
     or none was found within the time limit).
     """
@@ -407,6 +514,10 @@ def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: floa
         lam_closed = M[1:] @ x
         lam_num = _numeric_lam_max(n, q, offsets) if offsets else 0.0
         ok = bool(offsets) and lam_num < -check_tol and abs(lam_num - lam_closed.max()) < 1e-8 * max(1.0, c @ x)
+        if ok:
+            cert = certify_twist(n, q, offsets)
+            res.certified, res.lam_max_upper, res.lam_max_lower = cert.stable, cert.upper, cert.lower
+            ok = cert.stable
         if ok:
             res.offsets = offsets
             res.degree = round(float(c @ x))
