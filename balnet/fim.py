@@ -1059,25 +1059,31 @@ def plot_edge(out, path) -> None:
             continue
         shape = (1 + np.sqrt(gam[sel])) ** 2 - 1
         r = np.nanmedian((out["theory_lambda_bulk_mp"][sel] / out["theory_lambda_bulk"][sel] - 1) / shape)
-        ln = axs[0].plot(gam[sel], top[sel] / out["theory_lambda_bulk"][sel], "o", ms=5, label=name)
-        axs[0].plot(gg, 1 + r * ((1 + np.sqrt(gg)) ** 2 - 1), "-", lw=1, color=ln[0].get_color())
+        color = f"C{s % 10}"
+        for j, T in enumerate(np.unique(out["T"][sel])):
+            st = sel & (out["T"] == T)
+            axs[0].plot(gam[st], top[st] / out["theory_lambda_bulk"][st], "osD^v<>"[j % 7], ms=5, color=color,
+                        mfc="none" if s % 2 else color, label=f"{name}, T={T}")
+        axs[0].plot(gg, 1 + r * ((1 + np.sqrt(gg)) ** 2 - 1), "-", lw=1, color=color)
         g10.append((math.sqrt(1 + 0.1 / r) - 1) ** 2 if r > 0 else np.nan)
-        axs[1].plot(out["T"][sel], out["lambda_edge"][sel] / top[sel], "o", ms=5, color=ln[0].get_color(), label=name)
+        axs[1].plot(out["T"][sel], out["lambda_edge"][sel] / top[sel], "o", ms=5, color=color,
+                    mfc="none" if s % 2 else color, label=name)
     if g10 and np.isfinite(g10).any():
         gmax = float(np.nanmin(g10))
         axs[0].axvspan(gmax, gg[-1], color="0.9", zorder=0,
-                       label=f"old (K1-K2)/T off by > 10% (gamma > {gmax:.3f}: input overlaps alone)")
+                       label=f"old (K1-K2)/T not expected to hold: gamma > {gmax:.3f} (input overlaps alone move it > 10%)")
     axs[0].axhline(1.0, color="k", lw=0.6)
     axs[0].set(xscale="log", xlabel="gamma = (T-1)/M0", ylabel="measured bulk top / old theory (K1-K2)/T",
                title="lines: input-overlap Marchenko-Pastur edge (mean field)")
     axs[0].title.set_fontsize(9)
-    axs[1].axvspan(1, EDGE_T_MIN, color="0.9", zorder=0, label=f"T < {EDGE_T_MIN}: few eigenvalues, edge not reached")
+    axs[1].axvspan(1, EDGE_T_MIN, color="0.9", zorder=0,
+                   label=f"moment edge not expected to hold: T < {EDGE_T_MIN} (few eigenvalues)")
     axs[1].axhline(1.0, color="k", lw=0.6)
     axs[1].set(xscale="log", xlabel="T", ylabel="moment edge / measured bulk top", ylim=(0.8, 1.2),
                title="shifted-MP edge from the measured moments")
     axs[1].title.set_fontsize(9)
-    axs[0].legend(fontsize=6)
-    axs[1].legend(fontsize=6)
+    axs[0].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    axs[1].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     save(fig, path)
 
 

@@ -372,7 +372,7 @@ def twisted_eigenvalue_bounds(n: int, q: int, offsets, *, cos_bounds=None) -> tu
 
 @dataclass(frozen=True)
 class Certificate:
-    """Interval certificate of the ``q``-twist on ``C_n(offsets)``.
+    r"""Interval certificate of the ``q``-twist on ``C_n(offsets)``.
 
     ``upper`` / ``lower``: rigorous bounds of :math:`\max_{m \ne 0}\lambda_m` (the largest
     eigenvalue without the rotation mode, whose :math:`\lambda_0 = 0` is exact); ``stable``: ``upper < 0``
