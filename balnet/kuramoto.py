@@ -154,6 +154,8 @@ class KuramotoParams:
     margin: float = _f(1e-4, "required stability margin: lambda_m <= -margin for m != 0", "coupling")
     retries: int = _f(3, "re-solves with a 10x larger margin when the eigenvalue re-check fails")
     time_limit: float = _f(120.0, "time limit of one MILP (HiGHS); the best feasible point is kept", "s")
+    mu_min: float = _f(0.0, "cutoff from the best known network: only degrees >= mu_min (n-1) are searched (0: none); "
+                       "a twist without such a network is reported infeasible (status 2)")
     simulate: bool = _f(True, "simulate the best network from its perturbed twisted state")
     t_sim: float = _f(200.0, "simulated time", "1/coupling")
     dt: float = _f(0.05, "largest RK4 step (capped at 1/degree for stability)", "1/coupling")
@@ -173,6 +175,8 @@ class KuramotoParams:
             raise ConfigError(f"retries must be >= 0, got {self.retries}")
         if not self.time_limit > 0:
             raise ConfigError(f"time_limit must be > 0, got {self.time_limit}")
+        if not 0.0 <= self.mu_min <= 1.0:
+            raise ConfigError(f"mu_min must be in [0, 1], got {self.mu_min}")
         for name in ("t_sim", "dt"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
@@ -481,15 +485,17 @@ def _numeric_lam_max(n: int, q: int, offsets) -> float:
 
 
 def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: float = 120.0, retries: int = 3,
-                       check_tol: float | None = None) -> CaseResult:
+                       check_tol: float | None = None, min_degree: int = 0) -> CaseResult:
     r"""Solve the MILP (module docstring) for ``(n, q)`` and re-check the solution numerically.
 
     The re-check demands ``lam_max_numeric < -check_tol`` (default
     ``1e-9 n``, far above ``eigvalsh`` round-off ~1e-13 n), agreement of
     closed-form and numerical spectra, and an interval certificate of
     stability (:func:`certify_twist`); a failure re-solves with a 10x margin.
-    Returns a :class:`CaseResult` (``feasible=False`` when no stable network exists
-    or none was found within the time limit).
+    ``min_degree > 0`` adds the cutoff :math:`\\sum_k c_k x_k \\ge` ``min_degree`` (a warm start from the
+    best known network: the solver only searches for better ones, and "infeasible" then proves that
+    this twist has none).  Returns a :class:`CaseResult` (``feasible=False`` when no stable network
+    exists, none reaches ``min_degree``, or none was found within the time limit).
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -504,7 +510,10 @@ def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: floa
     t0 = time.perf_counter()
     for attempt in range(retries + 1):
         res.attempts = attempt + 1
-        sol = milp(-c, constraints=LinearConstraint(rows, -np.inf, -eps), integrality=np.ones_like(c),
+        cons = [LinearConstraint(rows, -np.inf, -eps)]
+        if min_degree > 0:
+            cons.append(LinearConstraint(c[None, :], float(min_degree), np.inf))
+        sol = milp(-c, constraints=cons, integrality=np.ones_like(c),
                    bounds=Bounds(0, 1), options={"time_limit": float(time_limit), "disp": False})
         res.status = int(sol.status)
         if sol.x is None:  # infeasible, or no feasible point within the limit

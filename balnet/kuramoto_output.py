@@ -9,6 +9,7 @@ simulation of the best network.  ``kind=kuramoto_summary``: best mu per n and ov
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -38,7 +39,8 @@ def _solve_cases(par, twists, progress: bool):
     out = {k: [] for k in CASE_ARRAYS}
     bar = progress_bar(len(twists), progress, f"MILP n={par.n}", unit="twist")
     for q in twists:
-        r = max_degree_twisted(par.n, q, margin=par.margin, time_limit=par.time_limit, retries=par.retries)
+        r = max_degree_twisted(par.n, q, margin=par.margin, time_limit=par.time_limit, retries=par.retries,
+                               min_degree=math.ceil(par.mu_min * (par.n - 1) - 1e-9) if par.mu_min > 0 else 0)
         out["degree"].append(r.degree)
         out["feasible"].append(r.feasible)
         out["optimal"].append(r.optimal)
