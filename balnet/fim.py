@@ -82,6 +82,29 @@ measurements (the paper reports middle-layer BN as "hard to alleviate" in many s
 standardizes every hidden pre-activation vector per sample over its units (no
 affine parameters).  Only ``bn_last`` is predicted to remove the outlier.
 
+Finite T: the spread of the bulk (our derivation and measurements; tests/test_fim.py).  The
+leading-order Gram :math:`[(K_1-K_2)I + K_2\mathbf 1\mathbf 1^\top]/T` puts the whole bulk at
+:math:`(K_1-K_2)/T`; at finite :math:`T/M` the bulk spreads and its edge, which is
+:math:`\lambda_{\max}` with ``bn_last``, moves up.  The off-diagonal NTK entries depend on the input
+overlaps :math:`\rho_{ts} = x_t\cdot x_s/M_0 \sim N(0, 1/M_0)`: to first order
+:math:`\Theta_{ts} \approx K_2 + b\,\rho_{ts}` with :math:`b = \partial K_2/\partial\rho` (the mean-field
+kernel with :math:`\hat q^0_2 = \rho`, :func:`kernel_slope`), so
+:math:`\Theta \approx K_2\mathbf 1\mathbf 1^\top + b\,XX^\top/M_0 + (K_1 - K_2 - b) I`.  After the batch
+projection :math:`P_T X X^\top P_T/M_0` has the Marchenko-Pastur law of ratio
+:math:`\gamma = (T-1)/M_0` (edge :math:`(1+\sqrt\gamma)^2`), hence the input-overlap edge
+
+.. math::
+    \lambda_{\max}^{\rm MP} = \frac{K_1 - K_2 + b\,[(1+\sqrt\gamma)^2 - 1]}{T}
+
+(``theory_lambda_max_mp``; leading-order :math:`K_{1,2} = \alpha\kappa_{1,2}M`).  It leaves out the
+finite-width fluctuations of the weights, which spread the bulk by a comparable amount (measured: the
+total excess over :math:`(K_1-K_2)/T` is about twice the input-overlap part, at every :math:`\gamma`), so
+it is a lower estimate that holds only where both are small.  The second new formula takes the spread
+from the measured spectrum: the edge of the shifted Marchenko-Pastur law :math:`a + s\,\mathrm{MP}_\gamma`
+whose mean, variance and third central moment equal those of the measured bulk
+(:func:`mp_edge_from_moments`, :func:`bulk_edge`; per seed ``lambda_edge``); it holds once the bulk has
+enough eigenvalues to reach its edge (``T >= 30``; at ``T = 10`` it overestimates by 2-8 %).
+
 Learning-rate limit (Karakida et al. 2019, Sec. 5; catapult: Lewkowycz et al.
 2020, arXiv:2003.02218): full-batch GD on :math:`E = \frac1{2T}\sum_t|f(x_t)-y_t|^2`
 (targets :math:`y \sim N(0, I_C)`) at :math:`\eta = c\cdot 2/\lambda_{\max}`; the

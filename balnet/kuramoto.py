@@ -97,6 +97,7 @@ References
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -108,6 +109,7 @@ __all__ = [
     "KuramotoParams",
     "ERParams",
     "parse_twists",
+    "parse_pattern",
     "offset_weights",
     "stability_matrix",
     "twisted_eigenvalues",
@@ -154,6 +156,9 @@ class KuramotoParams:
     margin: float = _f(1e-4, "required stability margin: lambda_m <= -margin for m != 0", "coupling")
     retries: int = _f(3, "re-solves with a 10x larger margin when the eigenvalue re-check fails")
     time_limit: float = _f(120.0, "time limit of one MILP (HiGHS); the best feasible point is kept", "s")
+    pattern: str = _f("", "warm start from a known optimum of wavelength P = n/q: 'P:ONES:FREE' (e.g. "
+                      "'16:0-4,12-15:5,11') fixes offsets with k mod P in ONES into S, leaves FREE to the MILP and "
+                      "excludes the rest ('': every offset free)")
     mu_min: float = _f(0.0, "cutoff from the best known network: only degrees >= mu_min (n-1) are searched (0: none); "
                        "a twist without such a network is reported infeasible (status 2)")
     simulate: bool = _f(True, "simulate the best network from its perturbed twisted state")
@@ -175,6 +180,7 @@ class KuramotoParams:
             raise ConfigError(f"retries must be >= 0, got {self.retries}")
         if not self.time_limit > 0:
             raise ConfigError(f"time_limit must be > 0, got {self.time_limit}")
+        parse_pattern(self.pattern, self.n)
         if not 0.0 <= self.mu_min <= 1.0:
             raise ConfigError(f"mu_min must be in [0, 1], got {self.mu_min}")
         for name in ("t_sim", "dt"):
@@ -239,8 +245,6 @@ def parse_twists(spec, n: int) -> list[int]:
     ratio ``q/n`` (one pipeline config for a sweep over ``n``); it must be an
     integer for this ``n``.  Every twist must lie in ``1..n//2``.
     """
-    import re
-
     half = n // 2
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         items = [int(spec)]
@@ -269,6 +273,42 @@ def parse_twists(spec, n: int) -> list[int]:
     if bad:
         raise ConfigError(f"twist q={bad[0]} outside 1..{half} (n={n}; q=0 is the in-phase state)")
     return sorted(set(items))
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    out = []
+    for part in filter(None, text.split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ConfigError(f"pattern {what} must be a list like '0-4,12-15', got {text!r}")
+        out.extend(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return out
+
+
+def parse_pattern(spec: str, n: int) -> np.ndarray | None:
+    """Offsets fixed by a residue pattern ``'P:ONES:FREE'`` (e.g. ``'16:0-4,12-15:5,11'``): shape ``(n//2,)``,
+    1 = offset ``k`` in ``S`` (``k mod P`` in ONES), -1 = left to the solver (in FREE), 0 = excluded (the rest).
+
+    A warm start from a known optimum of wavelength ``P = n/q``: its offsets fill whole residue classes
+    mod ``P`` except a few defects, so fixing the full classes leaves a small MILP over the defect
+    classes.  An empty ``spec`` returns ``None`` (every offset free).
+    """
+    s = str(spec or "").strip().replace(" ", "")
+    if not s:
+        return None
+    parts = s.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or int(parts[0]) < 2:
+        raise ConfigError(f"pattern must be 'P:ONES:FREE' like '16:0-4,12-15:5,11', got {spec!r}")
+    P = int(parts[0])
+    ones, free = _int_list(parts[1], "ONES"), _int_list(parts[2], "FREE")
+    bad = [r for r in ones + free if r >= P]
+    if bad or set(ones) & set(free) or not free:
+        raise ConfigError(f"pattern residues must lie in 0..{P - 1}, FREE must not be empty and ONES, FREE must not "
+                          f"overlap, got {spec!r}")
+    k = np.arange(1, n // 2 + 1)
+    fixed = np.where(np.isin(k % P, ones), 1, 0)
+    fixed[np.isin(k % P, free)] = -1
+    return fixed.astype(np.int8)
 
 
 # -- closed-form stability ---------------------------------------------------------------
@@ -484,17 +524,23 @@ def _numeric_lam_max(n: int, q: int, offsets) -> float:
     return float(np.max(np.delete(ev, i0)))
 
 
+#: above this n the dense ``eigvalsh`` re-check (O(n^3)) is skipped; the interval certificate decides alone
+NUMERIC_CHECK_MAX_N = 6000
+
+
 def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: float = 120.0, retries: int = 3,
-                       check_tol: float | None = None, min_degree: int = 0) -> CaseResult:
+                       check_tol: float | None = None, min_degree: int = 0, fixed=None) -> CaseResult:
     r"""Solve the MILP (module docstring) for ``(n, q)`` and re-check the solution numerically.
 
     The re-check demands ``lam_max_numeric < -check_tol`` (default
     ``1e-9 n``, far above ``eigvalsh`` round-off ~1e-13 n), agreement of
-    closed-form and numerical spectra, and an interval certificate of
+    closed-form and numerical spectra (for ``n <= NUMERIC_CHECK_MAX_N``; above,
+    ``lam_max_numeric`` is NaN), and an interval certificate of
     stability (:func:`certify_twist`); a failure re-solves with a 10x margin.
     ``min_degree > 0`` adds the cutoff :math:`\\sum_k c_k x_k \\ge` ``min_degree`` (a warm start from the
     best known network: the solver only searches for better ones, and "infeasible" then proves that
-    this twist has none).  Returns a :class:`CaseResult` (``feasible=False`` when no stable network
+    this twist has none).  ``fixed`` (:func:`parse_pattern`): offsets fixed in (1) or out (0) of ``S``,
+    -1 = free; "optimal" then means optimal among the networks of that pattern.  Returns a :class:`CaseResult` (``feasible=False`` when no stable network
     exists, none reaches ``min_degree``, or none was found within the time limit).
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -506,23 +552,32 @@ def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: floa
     M = stability_matrix(n, q)
     rows = M[1 : n // 2 + 1]
     res = CaseResult(n=n, q=q)
+    fixed = -np.ones(n // 2, dtype=np.int8) if fixed is None else np.asarray(fixed)
+    free = fixed < 0
+    base = rows[:, fixed == 1].sum(axis=1)
+    c_one = float(c[fixed == 1].sum())
     eps = float(margin)
     t0 = time.perf_counter()
     for attempt in range(retries + 1):
         res.attempts = attempt + 1
-        cons = [LinearConstraint(rows, -np.inf, -eps)]
+        # fixed offsets enter as constants: the MILP is over the free ones only
+        cons = [LinearConstraint(rows[:, free], -np.inf, -eps - base)]
         if min_degree > 0:
-            cons.append(LinearConstraint(c[None, :], float(min_degree), np.inf))
-        sol = milp(-c, constraints=cons, integrality=np.ones_like(c),
-                   bounds=Bounds(0, 1), options={"time_limit": float(time_limit), "disp": False})
+            cons.append(LinearConstraint(c[None, free], float(min_degree) - c_one, np.inf))
+        sol = milp(-c[free], constraints=cons, integrality=np.ones(int(free.sum())), bounds=Bounds(0, 1),
+                   options={"time_limit": float(time_limit), "disp": False})
         res.status = int(sol.status)
         if sol.x is None:  # infeasible, or no feasible point within the limit
             break
-        x = np.round(sol.x)
+        x = (fixed == 1).astype(float)
+        x[free] = np.round(sol.x)
         offsets = [int(k) + 1 for k in np.flatnonzero(x)]
         lam_closed = M[1:] @ x
-        lam_num = _numeric_lam_max(n, q, offsets) if offsets else 0.0
-        ok = bool(offsets) and lam_num < -check_tol and abs(lam_num - lam_closed.max()) < 1e-8 * max(1.0, c @ x)
+        if n <= NUMERIC_CHECK_MAX_N:
+            lam_num = _numeric_lam_max(n, q, offsets) if offsets else 0.0
+            ok = bool(offsets) and lam_num < -check_tol and abs(lam_num - lam_closed.max()) < 1e-8 * max(1.0, c @ x)
+        else:  # eigvalsh of the n x n Jacobian is too slow: the interval certificate alone decides
+            lam_num, ok = float("nan"), bool(offsets)
         if ok:
             cert = certify_twist(n, q, offsets)
             res.certified, res.lam_max_upper, res.lam_max_lower = cert.stable, cert.upper, cert.lower

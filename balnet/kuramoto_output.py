@@ -21,6 +21,7 @@ from .kuramoto import (
     er_synchrony,
     family_mu,
     max_degree_twisted,
+    parse_pattern,
     plot_mu_vs_n,
     twisted_eigenvalues,
     validate_twist,
@@ -38,8 +39,9 @@ CASE_ARRAYS = ("degree", "feasible", "optimal", "status", "lam_max_closed", "lam
 def _solve_cases(par, twists, progress: bool):
     out = {k: [] for k in CASE_ARRAYS}
     bar = progress_bar(len(twists), progress, f"MILP n={par.n}", unit="twist")
+    fixed = parse_pattern(par.pattern, par.n)
     for q in twists:
-        r = max_degree_twisted(par.n, q, margin=par.margin, time_limit=par.time_limit, retries=par.retries,
+        r = max_degree_twisted(par.n, q, margin=par.margin, time_limit=par.time_limit, retries=par.retries, fixed=fixed,
                                min_degree=math.ceil(par.mu_min * (par.n - 1) - 1e-9) if par.mu_min > 0 else 0)
         out["degree"].append(r.degree)
         out["feasible"].append(r.feasible)

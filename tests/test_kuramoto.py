@@ -282,6 +282,31 @@ def test_mu_min_cutoff():
     assert not r.feasible and r.status == 2
 
 
+def test_pattern_warm_start():
+    """A residue pattern fixes whole offset classes mod P and leaves a few to the MILP: for n = 96, q = 6
+    (wavelength 16; pattern '16:0-4,12-15:5,11', 6 free offsets) the pattern MILP equals brute force over the
+    free offsets, is certified, and is not above the unrestricted optimum; bad patterns are one-line errors."""
+    n, q = 96, 6
+    fixed = K.parse_pattern("16:0-4,12-15:5,11", n)
+    free = np.flatnonzero(fixed < 0)
+    assert list(free + 1) == [5, 11, 21, 27, 37, 43]
+    M = K.stability_matrix(n, q)[1:]
+    c = K.offset_weights(n)
+    best = 0
+    for bits in itertools.product((0.0, 1.0), repeat=free.size):
+        x = (fixed == 1).astype(float)
+        x[free] = bits
+        if (M @ x).max() <= -1e-9:
+            best = max(best, int(c @ x))
+    r = K.max_degree_twisted(n, q, fixed=fixed)
+    assert r.feasible and r.certified and r.degree == best > 0
+    assert r.degree <= K.max_degree_twisted(n, q).degree
+    assert K.parse_pattern("", n) is None
+    for bad in ("16:0-4", "16:0-4,12-16:5", "16:0-4:4", "16:0-4:"):
+        with pytest.raises(ConfigError, match="pattern"):
+            K.parse_pattern(bad, n)
+
+
 def test_parse_twists_and_params():
     assert K.parse_twists("all", 9) == [1, 2, 3, 4]
     assert K.parse_twists("1,3-5", 12) == [1, 3, 4, 5]
