@@ -50,6 +50,25 @@ Every solution is therefore re-checked with the numerical eigenvalues of the
 full Jacobian of the actual network (``numpy.linalg.eigvalsh``); a failed
 check re-solves with a ten times larger margin (up to ``retries`` times).
 
+**Certificate.**  Floating point cannot prove :math:`\lambda_m < 0`; every accepted
+network is certified in interval arithmetic (:func:`certify_twist`): the cosines
+:math:`\cos(2\pi r/n)` of the exact residues are enclosed by ``mpmath.iv`` (80 bits),
+and the sums and products of the closed form are evaluated on float64 intervals,
+each operation rounded outward by one ulp (IEEE-754 round-to-nearest puts the exact
+result within half an ulp).  The result is a rigorous enclosure of every
+:math:`\lambda_m`; the network is *certified stable* when the upper bound of
+:math:`\max_{m\ne 0}\lambda_m` is negative (stored per twist: ``certified``,
+``lam_max_upper``, ``lam_max_lower``, attribute ``certificate_method``).  Since the
+Jacobian of a twisted state on a circulant graph is circulant, its spectrum is
+exactly the closed form, so the certificate covers the actual Jacobian.
+
+**Search aids.**  ``mu_min`` adds the cutoff "degree >= mu_min (n-1)" (the best known
+network as incumbent: a twist is then either improved or proven to have nothing
+better); ``pattern`` fixes whole residue classes of offsets mod the wavelength
+``P = n/q`` and leaves a few classes to the MILP (the optima of wavelength 16 fill
+the classes :math:`k \equiv -5..5 \pmod{16}` up to a few defects in the classes
+:math:`\pm 5`).
+
 **Twist classes.**  Relabelling the nodes :math:`j \to uj \bmod n` with
 :math:`u` coprime to ``n`` maps :math:`C_n(S)` to :math:`C_n(uS)` (same degree)
 and the ``q``-twist to the :math:`qu^{-1}`-twist, so the optimum depends on ``q``
