@@ -2,23 +2,34 @@
 
 Explicit re-exports of the public API; one concept per module.
 """
-__version__ = "0.1.0"
+from .chaos.lyapunov import (
+    LyapunovParams,
+    lyapunov_run,
+    lyapunov_spectrum,
+    two_trajectory_lyapunov,
+)
+from .engine._version import __version__
+from .engine.backend import cupy_available, get_xp, to_numpy
+from .engine.integrators import RK4, Euler, Solution, get_solver, integrate
+from .engine.params import ConfigError, NetworkParams, SimulationParams, from_mapping
+from .engine.random import realization_seed, spawn_seeds, stream
+from .model.dynamics import RateNetwork, ReLU, Sigmoid, Tanh, get_gain
+from .model.network import (
+    balance_vector,
+    coupling_matrix,
+    eigenvalues,
+    outliers,
+    realization_couplings,
+)
+from .model.simulate import Simulation, simulate
 
-from .backend import get_xp, to_numpy, cupy_available
-from .dynamics import RateNetwork, Tanh, ReLU, Sigmoid, get_gain
-from .integrators import Euler, RK4, get_solver, integrate, Solution
-from .network import balance_vector, coupling_matrix, realization_couplings, eigenvalues, outliers
-from .params import ConfigError, NetworkParams, SimulationParams, from_mapping
-from .random import realization_seed, spawn_seeds, stream
-from .simulate import Simulation, simulate
-from .lyapunov import LyapunovParams, lyapunov_run, lyapunov_spectrum, two_trajectory_lyapunov
-from .meanfield import MeanFieldParams, dmft, stability_predictions
-
-# sibling studies on the same engine: one module each (balnet.fim, balnet.dsnn, balnet.kuramoto)
-from . import dsnn, fim, kuramoto
-from .dsnn import DSNNParams
-from .fim import FimParams
-from .kuramoto import KuramotoParams
+# sibling studies on the same engine: one module each (balnet.studies.fim, balnet.studies.dsnn, balnet.studies.kuramoto)
+from .studies import dsnn, fim, kuramoto
+from .studies.dsnn import DSNNParams
+from .studies.fim import FimParams
+from .studies.kuramoto import KuramotoParams
+from .theory.dmft import MeanFieldParams, dmft
+from .theory.stability import stability_predictions
 
 __all__ = [
     "__version__",

@@ -15,9 +15,11 @@ import importlib
 import pkgutil
 import sys
 
-from . import __version__
-from .backend import BackendError
-from .params import ConfigError
+from . import commands as pkg
+from .engine._version import __version__
+from .engine.backend import BackendError
+from .engine.parallel import SerialComm, get_comm
+from .engine.params import ConfigError
 
 __all__ = ["main", "build_parser", "commands"]
 
@@ -35,7 +37,6 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 def commands() -> dict:
     """``{name: module}`` of every subcommand module in :mod:`balnet.commands`."""
-    from . import commands as pkg
 
     out = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
@@ -80,7 +81,6 @@ def main(argv=None) -> int:
 
 def _abort_others(code: int) -> None:
     """Under MPI a failing rank must take the others down instead of hanging them."""
-    from .parallel import SerialComm, get_comm
 
     comm = get_comm()
     if not isinstance(comm, SerialComm) and comm.size > 1:

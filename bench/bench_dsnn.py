@@ -1,4 +1,4 @@
-"""Cost of one dual-sampling Gibbs sweep (balnet.dsnn) against its floors and a straightforward implementation.
+"""Cost of one dual-sampling Gibbs sweep (balnet.studies.dsnn) against its floors and a straightforward implementation.
 
   python3 bench/bench_dsnn.py --quick
   python3 bench/bench_dsnn.py --threads 1
@@ -44,8 +44,8 @@ def main(argv=None) -> int:
         a.hidden, a.B, a.rounds = [64], [500], 2
     import numpy as np
 
-    from balnet import dsnn
-    from balnet.backend import get_xp, scipy_special
+    from balnet.engine.backend import get_xp, scipy_special
+    from balnet.studies.dsnn import core as dsnn
 
     xp = get_xp(a.backend)
     sp = scipy_special(xp)

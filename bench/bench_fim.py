@@ -1,4 +1,4 @@
-"""Cost of the FIM spectrum: the CT x CT Gram of balnet.fim against its GEMMs and against dense approaches.
+"""Cost of the FIM spectrum: the CT x CT Gram of balnet.studies.fim against its GEMMs and against dense approaches.
 
   python3 bench/bench_fim.py --quick                     # seconds
   python3 bench/bench_fim.py --M 250 500 1000 2000 --threads 2
@@ -46,9 +46,16 @@ def main(argv=None) -> int:
         a.M, a.dense_M, a.rounds = [200, 400], [20], 3
     import numpy as np
 
-    from balnet.backend import get_xp, to_numpy
-    from balnet.fim import FimParams, backward_deltas, forward, gram, init_net, sample_inputs
-    from balnet.random import FIM, stream
+    from balnet.engine.backend import get_xp, to_numpy
+    from balnet.engine.random import FIM, stream
+    from balnet.studies.fim import (
+        FimParams,
+        backward_deltas,
+        forward,
+        gram,
+        init_net,
+        sample_inputs,
+    )
 
     xp = get_xp(a.backend)
 

@@ -32,8 +32,8 @@ def main(argv=None) -> int:
         a.n, a.B, a.sim_n, a.rounds = [22, 66, 132], [1, 16], [308], 3
     import numpy as np
 
-    from balnet import kuramoto as K
-    from balnet.integrators import RK4
+    from balnet.engine.integrators import RK4
+    from balnet.studies.kuramoto import model as K
 
     print(f"numpy {np.__version__}, threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
           f"load {os.getloadavg()[0]:.2f}\n")

@@ -6,7 +6,7 @@ For each configuration it times, side by side in one process:
   (state row + K tangent rows per trial; for R = 1 this is the
   ``(B K, N) x (N, N)`` GEMM plus the state row);
 * ``gemm_flat``: the plain ``(R B K, N) x (N, N)`` matmul (one shared J);
-* ``step``: one joint RK4 step of (x, Q) through :func:`balnet.lyapunov.joint_field`
+* ``step``: one joint RK4 step of (x, Q) through :func:`balnet.chaos.lyapunov.joint_field`
   (4 stages, fused GEMM, no QR);
 * ``step_jvp``: the same step through the generic path that calls
   ``RateNetwork.__call__`` and ``RateNetwork.jvp`` separately;
@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 
-from balnet.backend import get_xp, synchronize
-from balnet.dynamics import RateNetwork, Tanh
-from balnet.integrators import RK4
-from balnet.lyapunov import _GenericJointField, joint_field, orthonormalize
+from balnet.chaos.lyapunov import _GenericJointField, joint_field, orthonormalize
+from balnet.engine.backend import get_xp, synchronize
+from balnet.engine.integrators import RK4
+from balnet.model.dynamics import RateNetwork, Tanh
 
 
 def timeit(fn, xp, min_time=0.3, min_reps=3):

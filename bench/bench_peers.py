@@ -47,10 +47,10 @@ def setup(N: int, B: int, steps: int, dt: float, dtype: str, seed: int = 0, reco
     """Network, initial states and a balnet Simulation for one case."""
     import numpy as np
 
-    from balnet.network import realization_couplings
-    from balnet.params import NetworkParams, SimulationParams
-    from balnet.random import stream
-    from balnet.simulate import Simulation
+    from balnet.engine.params import NetworkParams, SimulationParams
+    from balnet.engine.random import stream
+    from balnet.model.network import realization_couplings
+    from balnet.model.simulate import Simulation
 
     net = NetworkParams(N=N, g=1.5, J0=1.0)
     J = realization_couplings(net, seed, 0, dtype=np.dtype(dtype))

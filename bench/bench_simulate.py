@@ -150,7 +150,7 @@ def interleaved(fns, xp, min_time: float = 0.5, min_rounds: int = 3, max_rounds:
     continue until ``min_time`` per function has passed and at least
     ``min_rounds`` were made.  Returns seconds per call.
     """
-    from balnet.backend import synchronize
+    from balnet.engine.backend import synchronize
 
     inner = []
     for f in fns:  # warm-up and calibration
@@ -211,10 +211,10 @@ def machine_rates(xp, dtypes, llc: int, min_time: float) -> dict:
 def bench_case(dtype: str, N: int, B: int, R: int, solver_name: str, xp, min_time: float, with_run: bool) -> dict:
     import numpy as np
 
-    from balnet.backend import synchronize
-    from balnet.integrators import get_solver
-    from balnet.params import NetworkParams, SimulationParams
-    from balnet.simulate import Simulation
+    from balnet.engine.backend import synchronize
+    from balnet.engine.integrators import get_solver
+    from balnet.engine.params import NetworkParams, SimulationParams
+    from balnet.model.simulate import Simulation
 
     dt = 0.05
     net = NetworkParams(N=N, g=1.5, J0=1.0)
@@ -311,7 +311,7 @@ def main(argv=None) -> list[dict]:
     set_threads(args.threads)
     import numpy as np
 
-    from balnet.backend import get_xp
+    from balnet.engine.backend import get_xp
 
     xp = get_xp(args.backend)
     llc = llc_bytes() if xp is np else 0

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from balnet.backend import cupy_available, get_xp
+from balnet.engine.backend import cupy_available, get_xp
 
 
 @pytest.fixture(params=["numpy", "cupy"])

@@ -4,10 +4,10 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 
-from balnet.dynamics import RateNetwork, get_gain
-from balnet.integrators import RK4, Euler, get_solver, integrate
-from balnet.network import coupling_matrix
-from balnet.params import NetworkParams
+from balnet.engine.integrators import RK4, Euler, get_solver, integrate
+from balnet.engine.params import NetworkParams
+from balnet.model.dynamics import RateNetwork, get_gain
+from balnet.model.network import coupling_matrix
 
 
 def _linear_system():

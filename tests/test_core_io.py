@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from balnet.commands.simulate import run_simulation
-from balnet.io import H5Writer, atomic_path, read, read_attrs, summarize
-from balnet.params import ConfigError, NetworkParams, SimulationParams
-from balnet.simulate import simulate
+from balnet.engine.io import H5Writer, atomic_path, read, read_attrs, summarize
+from balnet.engine.params import ConfigError, NetworkParams, SimulationParams
+from balnet.model.simulate import simulate
 
 
 def test_round_trip_equals_in_memory(tmp_path):

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from balnet.dynamics import RateNetwork, get_gain
-from balnet.network import (
+from balnet.engine.params import ConfigError, NetworkParams, from_mapping
+from balnet.model.dynamics import RateNetwork, get_gain
+from balnet.model.network import (
     balance_vector,
     coupling_matrix,
     eigenvalues,
@@ -12,7 +13,6 @@ from balnet.network import (
     outliers,
     realization_couplings,
 )
-from balnet.params import ConfigError, NetworkParams, from_mapping
 
 
 def test_balance_vector_sums_to_zero_and_dale():

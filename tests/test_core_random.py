@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from balnet.random import CONNECTIVITY, realization_seed, spawn_seeds, stream
+from balnet.engine.random import CONNECTIVITY, realization_seed, spawn_seeds, stream
 
 
 def test_realization_seed_is_kth_spawned_child():

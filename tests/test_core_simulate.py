@@ -2,9 +2,14 @@
 import numpy as np
 import pytest
 
-from balnet.backend import get_xp
-from balnet.params import ConfigError, NetworkParams, SimulationParams, from_mapping
-from balnet.simulate import Simulation, record_indices, simulate
+from balnet.engine.backend import get_xp
+from balnet.engine.params import (
+    ConfigError,
+    NetworkParams,
+    SimulationParams,
+    from_mapping,
+)
+from balnet.model.simulate import Simulation, record_indices, simulate
 
 
 def _sim(**kw):

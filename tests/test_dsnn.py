@@ -1,4 +1,4 @@
-"""Dual-sampling neural network (balnet.dsnn): exact conditionals, learning, forgetting, alternation, CLI, pipeline.
+"""Dual-sampling neural network (balnet.studies.dsnn): exact conditionals, learning, forgetting, alternation, CLI, pipeline.
 
 Samplers are checked against exact references at fixed seeds: the truncated
 normal against scipy.stats.truncnorm (KS test), the collapsed neuron Gibbs
@@ -18,10 +18,10 @@ import pytest
 from scipy import stats
 from snakeutil import needs_snakemake, smk
 
-from balnet import dsnn
-from balnet.backend import to_numpy
-from balnet.params import ConfigError
-from balnet.random import DSNN, stream
+from balnet.engine.backend import to_numpy
+from balnet.engine.params import ConfigError
+from balnet.engine.random import DSNN, stream
+from balnet.studies.dsnn import core as dsnn
 
 # ---------------------------------------------------------------------------------------------
 # exact conditional samplers
@@ -358,7 +358,7 @@ def test_chains_independent_of_split():
 def test_mpi_ranks_give_the_same_file(tmp_path):
     """`mpiexec -n 2 balnet dsnn run` (3 chains, alternation: ragged durations padded across ranks) writes
     the same data, bit for bit, as the serial command; only n_ranks/created attributes differ."""
-    from balnet.io import read
+    from balnet.engine.io import read
 
     args = ["dsnn", "run", "--experiment", "alternation", "--chains", "3", "--sweeps", "10", "--alt-sweeps", "30",
             "--hidden", "6", "--n-train", "30", "--dim", "8", "-q"]
@@ -398,7 +398,7 @@ def test_params_validation():
 def test_cli_run_and_summarize(tmp_path):
     """`balnet dsnn run` writes HDF5 with labelled axes and a figure; `balnet dsnn summarize` collects them."""
     from balnet.cli import main
-    from balnet.io import read
+    from balnet.engine.io import read
 
     out = tmp_path / "alt.h5"
     assert main(["dsnn", "run", "--experiment", "alternation", "--sweeps", "20", "--alt-sweeps", "10", "--hidden", "8",
@@ -417,7 +417,7 @@ def test_cli_run_and_summarize(tmp_path):
 @needs_snakemake
 def test_pipeline_dsnn(wf):
     """The tiny config's `dsnn` target builds every experiment, the summary and its figure in < 60 s."""
-    from balnet.io import read
+    from balnet.engine.io import read
 
     # the target goes first: --configfile takes every following word as a file
     smk(wf, "dsnn", "--cores", "2", "--configfile", "tests/workflow/dsnn.yaml")

@@ -1,4 +1,4 @@
-"""Fisher information of random deep networks (balnet.fim): Gram == dense FIM, mean-field theory,
+"""Fisher information of random deep networks (balnet.studies.fim): Gram == dense FIM, mean-field theory,
 scaling with the width, normalization, the GD learning-rate limit, natural gradient, the pipeline.
 
 Tolerances are stated in each docstring; the numbers quoted were measured with seed 0.
@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from snakeutil import needs_snakemake, smk
 
-from balnet.backend import to_numpy
-from balnet.fim import (
+from balnet.engine.backend import to_numpy
+from balnet.engine.params import ConfigError, from_mapping
+from balnet.engine.random import FIM, stream
+from balnet.studies.fim import (
     NGD_METHODS,
     NORMS,
     FimParams,
@@ -34,8 +36,6 @@ from balnet.fim import (
     theory,
     unit_counts,
 )
-from balnet.params import ConfigError, from_mapping
-from balnet.random import FIM, stream
 
 
 def _dense_jacobian(net, X, act, norm, bn_layer=1, eps=1e-6):
@@ -81,7 +81,7 @@ def test_gram_spectrum_equals_dense_fim(act, norm, xp):
 def test_gaussian_integrals_quadrature_vs_closed_form():
     """Gauss-Hermite moments (used for tanh) reproduce the closed forms of erf (Williams 1997) to 1e-8,
     and relu's arc-cosine forms at c = 0, 1 are q/(2 pi), q/2 and 1/4, 1/2."""
-    from balnet.fim import _gauss2, _phi
+    from balnet.studies.fim import _gauss2, _phi
 
     phi, dphi = _phi("erf", np)
     for q1, q2 in [(0.5, 0.0), (1.3, 0.4), (2.0, 1.9)]:
@@ -324,7 +324,7 @@ def test_cli_run_and_reduce(tmp_path):
     """``balnet fim run`` writes a kind=fim file with theory attributes; ``balnet fim reduce`` gives the
     summary (exponent of m_lambda over M = 32, 64 within 0.2 of -1) and four figures."""
     from balnet.cli import main
-    from balnet.io import read
+    from balnet.engine.io import read
 
     files = []
     for M in (32, 64):
@@ -366,7 +366,7 @@ def test_pipeline_fim(wf):
     through snakemake and gives the summary and the three figures; the summary's measured m_lambda is
     within 35% of the finite-size theory at these small widths with 2 nets (a sanity bound: measured
     deviations 4-27%, the largest for relu at M = 64)."""
-    from balnet.io import read
+    from balnet.engine.io import read
 
     smk(wf, "fim", "--cores", "2", "--configfile", "tests/workflow/fim.yaml")
     res = wf / "results" / "test" / "fim"
@@ -383,7 +383,7 @@ def test_pipeline_fim(wf):
 def test_mpiexec_two_ranks_equal_serial(tmp_path):
     """``mpiexec -n 2 balnet fim run`` writes the same data, bit for bit (NaNs at the same places), as
     the serial command (3 seeds, GD scan and NGD on; only n_ranks/created differ)."""
-    from balnet.io import read
+    from balnet.engine.io import read
 
     args = ["fim", "run", "--M", "30", "--seeds", "3", "--T", "5", "--set", "lr_scan=true", "--set", "lr_steps=10",
             "--set", "lr_points=3", "--set", "ngd=true", "--set", "ngd_steps=1", "-q"]

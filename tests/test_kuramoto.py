@@ -1,4 +1,4 @@
-"""Kuramoto oscillators on circulant networks (balnet.kuramoto, `balnet kuramoto`).
+"""Kuramoto oscillators on circulant networks (balnet.studies.kuramoto, `balnet kuramoto`).
 
 Checks, with the tolerances stated in each test:
 * the closed-form twisted-state eigenvalues against numerical eigenvalues of the full Jacobian on
@@ -19,10 +19,10 @@ import sys
 import numpy as np
 import pytest
 
-from balnet import kuramoto as K
-from balnet.backend import to_numpy
-from balnet.io import read
-from balnet.params import ConfigError, from_mapping
+from balnet.engine.backend import to_numpy
+from balnet.engine.io import read
+from balnet.engine.params import ConfigError, from_mapping
+from balnet.studies.kuramoto import model as K
 
 
 def _brute_force(n, q, margin=1e-9):
@@ -448,7 +448,8 @@ def test_mpi_ranks_give_the_same_file(tmp_path):
 
 # -- pipeline -------------------------------------------------------------------------------------
 def test_schema_accepts_test_config():
-    """tests/workflow/kuramoto.yaml (with the base config.yaml under it) passes the JSON schema."""
+    """tests/workflow/kuramoto.yaml and the experiment configs (with the base config.yaml under them) pass the
+    JSON schema; a misspelt key is rejected, also inside a sweep given as a list of points."""
     import yaml
     from snakeutil import ROOT, validator
 
@@ -456,6 +457,12 @@ def test_schema_accepts_test_config():
     cfg.update(yaml.safe_load((ROOT / "tests" / "workflow" / "kuramoto.yaml").read_text()))
     validator().validate(cfg)
     bad = dict(cfg, kuramoto={"n": 22, "twist": "all"})
+    assert list(validator().iter_errors(bad))
+    for name in ("kuramoto_search", "kuramoto_record", "fim_finite_t"):  # the experiment configs of docs/*.md
+        exp = yaml.safe_load((ROOT / "config.yaml").read_text())
+        exp.update(yaml.safe_load((ROOT / "workflow" / "experiments" / f"{name}.yaml").read_text()))
+        validator().validate(exp)
+    bad = dict(cfg, kuramoto={"sweep": [{"n": 22, "twist": 1}]})
     assert list(validator().iter_errors(bad))
 
 

@@ -8,14 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from balnet.backend import to_numpy
-from balnet.dynamics import Gain, RateNetwork
-from balnet.io import read
-from balnet.network import realization_couplings
-from balnet.params import ConfigError, NetworkParams, from_mapping
-from balnet.pretrain import pretrain_networks, select_index, select_lowest, tuned_couplings
-from balnet.readout import ridge_fit
-from balnet.reservoir import (
+from balnet.engine.backend import to_numpy
+from balnet.engine.io import read
+from balnet.engine.params import ConfigError, NetworkParams, from_mapping
+from balnet.learning.pretrain import (
+    pretrain_networks,
+    select_index,
+    select_lowest,
+    tuned_couplings,
+)
+from balnet.learning.readout import ridge_fit
+from balnet.learning.reservoir import (
     LearnParams,
     Reservoir,
     build_reservoir,
@@ -24,7 +27,16 @@ from balnet.reservoir import (
     learning_run,
     trial_states,
 )
-from balnet.tasks import _masked, memory_capacity, memory_task, narma10, nrmse, sines
+from balnet.learning.tasks import (
+    _masked,
+    memory_capacity,
+    memory_task,
+    narma10,
+    nrmse,
+    sines,
+)
+from balnet.model.dynamics import Gain, RateNetwork
+from balnet.model.network import realization_couplings
 
 
 def test_euler_dt1_is_the_classical_esn(xp):
@@ -291,7 +303,7 @@ def test_macro_ftle_predicts_delayed_association_error():
     12 networks here (p = 5e-4); bound rho < -0.4.  Takes ~40 s."""
     from scipy.stats import spearmanr
 
-    from balnet.pretrain import macro_ftle
+    from balnet.learning.pretrain import macro_ftle
 
     net = NetworkParams(N=200, g=0.8, J0=1.0)
     learn = from_mapping(LearnParams, dict(realizations=12, n_train=200, n_test=200, n_points=1, n_min=200,

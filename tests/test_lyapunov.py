@@ -12,10 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from balnet.backend import to_numpy
-from balnet.dynamics import RateNetwork, Tanh
-from balnet.integrators import RK4, Euler
-from balnet.lyapunov import (
+from balnet.chaos.lyapunov import (
     LyapunovParams,
     _GenericJointField,
     bootstrap_ci,
@@ -27,8 +24,11 @@ from balnet.lyapunov import (
     orthonormalize,
     two_trajectory_lyapunov,
 )
-from balnet.network import realization_couplings
-from balnet.params import ConfigError, NetworkParams, SimulationParams
+from balnet.engine.backend import to_numpy
+from balnet.engine.integrators import RK4, Euler
+from balnet.engine.params import ConfigError, NetworkParams, SimulationParams
+from balnet.model.dynamics import RateNetwork, Tanh
+from balnet.model.network import realization_couplings
 
 
 def _sim(**kw):
@@ -42,15 +42,15 @@ def _run(net, sim, lyap, ids=(0,), xp=None):
 
 
 # ---------------------------------------------------------------------------
-# reference: N -> infinity DMFT of the SCS network (balnet.meanfield)
+# reference: N -> infinity DMFT of the SCS network (balnet.theory.dmft)
 # ---------------------------------------------------------------------------
 # DMFT lambda_max [1/tau] of the SCS network (N -> infinity): the ground state of the
 # Schroedinger problem of Schuecker, Goedeke & Helias, PRX 8, 041029 (2018) on the SCS 1988
-# autocorrelation, lambda_max = -1 + sqrt(1 - E0) (balnet.meanfield.dmft; its internal
+# autocorrelation, lambda_max = -1 + sqrt(1 - E0) (balnet.theory.dmft.dmft; its internal
 # checks are tests/test_meanfield.py).  These values were first computed by an in-test
 # solver with 101-node Gauss-Hermite averages, which gave 0.23575 at g = 3: with Delta0 = 5.45
 # that rule is off by ~1e-4 in C_phi' (tests/test_meanfield.py shows the Gauss-Hermite error
-# at Delta0 = 10); with 201 nodes the same solver gave 0.235464, and balnet.meanfield
+# at Delta0 = 10); with 201 nodes the same solver gave 0.235464, and balnet.theory.dmft
 # (trapezoid rule checked against adaptive quadrature to 1e-9) gives 0.235461.  The g = 1.5
 # and 2 values were unaffected (1e-6).  These are the predictions of the SCS 1988 theory that
 # Engelken, Wolf & Abbott, PRR 5, 043044 (2023) plot their N-body spectra against.
@@ -59,7 +59,7 @@ DMFT_LAMBDA_MAX = {1.5: 0.04675, 2.0: 0.11246, 3.0: 0.23546}
 
 def test_dmft_reference_values():
     # the table above is what the solver gives (rtol 1e-4; measured 0.0467462, 0.1124582, 0.2354613)
-    from balnet.meanfield import dmft
+    from balnet.theory.dmft import dmft
 
     for g, lam in DMFT_LAMBDA_MAX.items():
         assert dmft(g).lambda_max == pytest.approx(lam, rel=1e-4)
@@ -71,7 +71,7 @@ def test_dmft_reference_values():
 @pytest.mark.parametrize("bad", [dict(k=0), dict(t_ons=0.0), dict(t_window=0.5), dict(macro_method="m"),
                                  dict(eps=0.0), dict(n_boot=-1), dict(ci=1.0), dict(t_warmup_tangent=-1.0)])
 def test_params_reject_bad_values(bad):
-    from balnet.params import from_mapping
+    from balnet.engine.params import from_mapping
 
     with pytest.raises(ConfigError):
         from_mapping(LyapunovParams, bad)
@@ -324,8 +324,8 @@ def test_finite_difference_macro_equals_linear_while_small():
 
 
 def test_gain_method_formula_and_pitfall():
-    from balnet.network import balance_vector, input_vector
-    from balnet.simulate import simulate
+    from balnet.model.network import balance_vector, input_vector
+    from balnet.model.simulate import simulate
 
     # (a) J0 = 0: the macro gain is identically -1 however chaotic the network
     r0 = _run(NetworkParams(N=100, J0=0.0, g=2.5), _sim(T=40.0, t_warmup=10.0),

@@ -1,4 +1,4 @@
-"""Mean-field theory (balnet.meanfield): quadrature, Price's theorem, the DMFT solution and
+"""Mean-field theory (balnet.theory.dmft): quadrature, Price's theorem, the DMFT solution and
 its built-in checks, lambda_max from DMFT against the onset law and against simulations,
 linear-stability predictions of balanced networks against measured classes, CLI, pipeline.
 
@@ -14,25 +14,24 @@ import sys
 import numpy as np
 import pytest
 
-from balnet.io import read
-from balnet.meanfield import (
+from balnet.engine.io import read
+from balnet.engine.params import ConfigError, NetworkParams, SimulationParams
+from balnet.model.states import CHAOS, DECAY, FIXED_POINT, OSCILLATION
+from balnet.theory.dmft import (
     MeanFieldParams,
     _auto_step,
     _dphi,
-    _phi,
     _Phi,
+    _phi,
     correlation,
     dmft,
     dmft_autocorrelation,
     gauss_rule,
     gaussian_mean,
-    predict_state,
     simulated_autocorrelation,
     solve_delta0,
-    stability_predictions,
 )
-from balnet.params import ConfigError, NetworkParams, SimulationParams
-from balnet.phases import CHAOS, DECAY, FIXED_POINT, OSCILLATION
+from balnet.theory.stability import predict_state, stability_predictions
 
 # DMFT values of this solver (default settings); lambda_max at 1.5, 2, 3 are the reference
 # values of tests/test_lyapunov.py::DMFT_LAMBDA_MAX.
@@ -166,7 +165,7 @@ def test_lambda_max_onset_law():
 
 
 def test_params_validation():
-    from balnet.params import from_mapping
+    from balnet.engine.params import from_mapping
 
     for bad in (dict(quad_step=1.5), dict(quad_range=2.0), dict(n_table=10), dict(dtau=0.0), dict(margin=-1)):
         with pytest.raises(ConfigError):
@@ -179,7 +178,7 @@ def test_params_validation():
 # DMFT vs simulation
 # ---------------------------------------------------------------------------
 def _simulate_scs(N, g, T, ids=(0,), trials=2, n_record=100, seed=0):
-    from balnet.simulate import simulate
+    from balnet.model.simulate import simulate
 
     net = NetworkParams(N=N, J0=0.0, g=g)
     sim = SimulationParams(T=T, t_warmup=50.0, dt=0.1, trials=trials, n_record=n_record, seed=seed, backend="numpy")
@@ -209,10 +208,10 @@ def test_dmft_vs_simulation_small_n():
 @pytest.mark.parametrize("g", [1.5, 2.0, 3.0, 4.0])
 def test_dmft_vs_simulation_n2000(g):
     # N = 2000, 1 realization x 2 trials, T = 200 tau after 50 tau warm-up, 200 recorded neurons
-    # for Delta0; lambda_max from balnet.lyapunov (2 trials, T = 200).  Tolerances: Delta0 within
+    # for Delta0; lambda_max from balnet.chaos.lyapunov (2 trials, T = 200).  Tolerances: Delta0 within
     # 4 %, lambda_max within 10 % of DMFT or 3 standard errors (finite N biases lambda low).
     # Measured: see the module's report in docs/meanfield.md.
-    from balnet.lyapunov import LyapunovParams, lyapunov_run
+    from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
 
     s = dmft(g)
     lag, d, d0 = _simulate_scs(2000, g, 200.0, trials=2, n_record=200)
@@ -234,7 +233,7 @@ def test_lambda_max_finite_size_trend():
     # 0.0981 +- 0.0019 (1000), 0.1049 +- 0.0016 (2000): deficits 52 %, 13 %, 13 %, 6.7 %.
     # Asserted: every N below DMFT + 2 s.e., lambda(250) below lambda(500) by 2 s.e., lambda(2000) above
     # lambda(500), lambda(2000) within 10 % of DMFT.
-    from balnet.lyapunov import LyapunovParams, lyapunov_run
+    from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
 
     ref = DMFT_REF[2.0][1]
     lam, sem = {}, {}
@@ -266,7 +265,7 @@ def test_predict_state_rules():
 def test_decay_prediction_matches_lyapunov():
     # A realization predicted to decay: the Lyapunov code gives lambda_max = -1 + max Re eig(J)
     # (measured difference 1e-9 with RK4, dt = 0.05); tolerance 1e-6.
-    from balnet.lyapunov import LyapunovParams, lyapunov_run
+    from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
 
     net = NetworkParams(N=200, J0=1.0, g=0.5)
     pred = stability_predictions(net, 0, [0])
@@ -297,7 +296,7 @@ def balanced_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stab(balanced_runs):
-    from balnet.meanfield import stability_table
+    from balnet.phases.diagram import stability_table
 
     return stability_table(balanced_runs)
 
@@ -327,7 +326,7 @@ def test_oscillation_predicted_with_its_period(tmp_path):
     # real outlier > 1 (predicted non-trivial fixed point).  Measured: every class as predicted
     # (agreement 1.0), period of the oscillation 20.0 tau (T = 200: spectral resolution
     # 1/200 per tau, +-2 tau here); the Hopf-onset period is a linear estimate: tolerance 20 %.
-    from balnet.meanfield import stability_table
+    from balnet.phases.diagram import stability_table
 
     p = tmp_path / "osc.h5"
     r = _cli("simulate", "-q", "--N", "200", "--J0", "2", "--g", "0.8", "--T", "200", "--t-warmup", "100",
@@ -377,9 +376,9 @@ def test_lyapunov_reduction_carries_dmft_reference(tmp_path):
     # `balnet reduce lyapunov` stores the SCS DMFT reference lambda_max(g) over the measured g
     # range: the coarser numerics there (n_table 101, dtau 0.05) agree with dmft() to 1.3e-5 at
     # g = 2 (1e-4 at g = 4); tolerance rtol 1e-4
-    from balnet.io import H5Writer
-    from balnet.lyapunov import LyapunovParams, lyapunov_run
-    from balnet.phases import lyapunov_statistics
+    from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
+    from balnet.chaos.statistics import lyapunov_statistics
+    from balnet.engine.io import H5Writer
 
     net = NetworkParams(N=40, J0=0.0, g=2.0)
     sim = SimulationParams(T=20.0, t_warmup=5.0, dt=0.1, backend="numpy")

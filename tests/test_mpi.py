@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from balnet.io import read
-from balnet.params import NetworkParams, SimulationParams, from_mapping
+from balnet.engine.io import read
+from balnet.engine.params import NetworkParams, SimulationParams, from_mapping
 
 ARGS = ["--N", "60", "--g", "1.8", "--J0", "1.0", "--realizations", "5", "--trials", "2", "--T", "8",
         "--dt", "0.05", "--sigma", "0.1", "--n-record", "7", "--chunk", "37", "--seed", "11", "--backend", "numpy"]
@@ -68,7 +68,7 @@ def test_mpiexec_two_ranks_bitwise_equal_serial(tmp_path, command, extra):
     r2 = _balnet(command, *ARGS, *extra, "-q", "-o", str(parallel), ranks=2)
     assert r2.returncode == 0, r2.stderr
     assert_same_file(serial, parallel)
-    from balnet.io import read_attrs
+    from balnet.engine.io import read_attrs
 
     assert read_attrs(parallel)["n_ranks"] == 2 and read_attrs(serial)["n_ranks"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mpi.h5", "serial.h5"]  # no temporary left
@@ -90,8 +90,8 @@ def test_collective_write_equals_serial(tmp_path):
     """Under mpiexec -n 2: run_simulation on COMM_WORLD (each rank its share, rank 0 writes)
     equals simulate() of all realizations in one process, bit for bit."""
     from balnet.commands.simulate import run_simulation
-    from balnet.parallel import SerialComm, get_comm, my_share
-    from balnet.simulate import simulate
+    from balnet.engine.parallel import SerialComm, get_comm, my_share
+    from balnet.model.simulate import simulate
 
     comm = get_comm()
     if isinstance(comm, SerialComm) or comm.size < 2:

@@ -1,4 +1,4 @@
-"""State classification and sweep reductions (balnet.phases, `balnet reduce`).
+"""State classification and sweep reductions (balnet.phases.classify, `balnet reduce`).
 
 Signal measures are checked against exact values on constructed signals; the
 classifier on constructed order parameters (one case per rule) and on real
@@ -12,10 +12,18 @@ import sys
 import numpy as np
 import pytest
 
-from balnet.io import H5Writer, read
-from balnet.network import eigenvalues, realization_couplings
-from balnet.params import ConfigError, NetworkParams, SimulationParams, from_mapping
-from balnet.phases import (
+from balnet.chaos.statistics import lyapunov_statistics
+from balnet.engine.io import H5Writer, read
+from balnet.engine.params import (
+    ConfigError,
+    NetworkParams,
+    SimulationParams,
+    from_mapping,
+)
+from balnet.engine.sweep import sweep_grid
+from balnet.model.network import eigenvalues, realization_couplings
+from balnet.model.simulate import simulate
+from balnet.model.states import (
     CHAOS,
     CYCLE,
     DECAY,
@@ -23,21 +31,19 @@ from balnet.phases import (
     FIXED_POINT,
     OSCILLATION,
     PHASES,
+)
+from balnet.phases.classify import (
     PhaseCriteria,
     amplitude_trend,
-    locate_fixed_point,
     autocorrelation,
     classify,
     final_speed,
-    lyapunov_statistics,
+    locate_fixed_point,
     order_parameters,
-    phase_diagram,
     recurrence,
     spectral_peak,
-    sweep_grid,
-    write_phase_diagram,
 )
-from balnet.simulate import simulate
+from balnet.phases.diagram import phase_diagram, write_phase_diagram
 
 
 def cli(*args):

@@ -19,18 +19,25 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-
-from balnet.io import read, read_attrs
-from balnet.params import NetworkParams, SimulationParams
-from balnet.phases import PHASES, PhaseCriteria
-
-from snakeutil import ROOT, SCHEMAS, SNAKEMAKE, job_counts, load_schema, needs_snakemake, smk, validator
+from snakeutil import (
+    ROOT,
+    SCHEMAS,
+    SNAKEMAKE,
+    job_counts,
+    load_schema,
+    needs_snakemake,
+    smk,
+    validator,
+)
 from snakeutil import env as _env
+
+from balnet.engine.io import read, read_attrs
+from balnet.engine.params import NetworkParams, SimulationParams
+from balnet.model.states import PHASES
 
 TINY = ROOT / "tests" / "workflow" / "config.yaml"
 
@@ -73,8 +80,8 @@ def test_schema_keys_are_record_fields():
                     closed(v, f"{where}.{k}")
 
         closed(schema, path.name)
-    assert {"balnet.params:NetworkParams", "balnet.params:SimulationParams", "balnet.lyapunov:LyapunovParams",
-            "balnet.reservoir:LearnParams", "balnet.phases:PhaseCriteria"} <= seen
+    assert {"balnet.engine.params:NetworkParams", "balnet.engine.params:SimulationParams", "balnet.chaos.lyapunov:LyapunovParams",
+            "balnet.learning.reservoir:LearnParams", "balnet.phases.classify:PhaseCriteria"} <= seen
     sweepable = set(load_schema()["properties"]["sweep"]["properties"])
     assert sweepable <= {f.name for f in dataclasses.fields(NetworkParams)} | {f.name for f in dataclasses.fields(SimulationParams)}
 

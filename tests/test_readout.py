@@ -2,9 +2,17 @@
 import numpy as np
 import pytest
 
-from balnet.backend import to_numpy
-from balnet.params import ConfigError
-from balnet.readout import RLS, Readout, gp_hyperparameters, gp_learning_curve, ridge_fit, ridge_path, sgd_fit
+from balnet.engine.backend import to_numpy
+from balnet.engine.params import ConfigError
+from balnet.learning.readout import (
+    RLS,
+    Readout,
+    gp_hyperparameters,
+    gp_learning_curve,
+    ridge_fit,
+    ridge_path,
+    sgd_fit,
+)
 
 
 def data(seed, R=3, n=150, D=12, M=2, shift=0.3):

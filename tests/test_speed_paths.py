@@ -15,12 +15,18 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from balnet.backend import to_numpy
-from balnet.dynamics import CpuKernels, RateNetwork, fused_kernels, get_gain
-from balnet.integrators import RK4, Euler, integrate
-from balnet.params import NetworkParams, SimulationParams, from_mapping
-from balnet.random import NOISE, stream
-from balnet.simulate import Simulation, build_network, initial_states, record_indices, simulate
+from balnet.engine.backend import to_numpy
+from balnet.engine.integrators import RK4, Euler, integrate
+from balnet.engine.params import NetworkParams, SimulationParams, from_mapping
+from balnet.engine.random import NOISE, stream
+from balnet.model.dynamics import CpuKernels, RateNetwork, fused_kernels, get_gain
+from balnet.model.simulate import (
+    Simulation,
+    build_network,
+    initial_states,
+    record_indices,
+    simulate,
+)
 
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
 # fast path vs pure step: float64 1e-12 relative (the issue's bound); float32 a few ulp
@@ -280,7 +286,7 @@ def test_fused_kernel_sources_match_ufunc_path(monkeypatch, solver, dtype, gain)
     recorder's phi reuse works with them; this checks the kernels' algebra and argument order."""
     import types
 
-    import balnet.dynamics as dyn
+    import balnet.model.kernels as dyn
 
     monkeypatch.setattr(dyn, "elementwise_kernel", lambda xp, i, o, body, name: _EmulatedKernel(i, o, body, name))
     monkeypatch.setenv("BALNET_NUM_THREADS", "1")  # the numpy reference: plain ufuncs
@@ -307,7 +313,7 @@ def test_fused_kernel_self_check_falls_back(monkeypatch):
     switched off with a RuntimeWarning and the ufunc path gives the pure step's result."""
     import types
 
-    import balnet.dynamics as dyn
+    import balnet.model.kernels as dyn
 
     def broken(xp, i, o, body, name):
         def k(*a):

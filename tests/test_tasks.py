@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from balnet.params import ConfigError
-from balnet.tasks import (
+from balnet.engine.params import ConfigError
+from balnet.learning.tasks import (
     accuracy,
     delayed_association,
     mackey_glass,

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from ..params import ConfigError, describe, from_mapping, load_yaml
+from ..engine.params import ConfigError, describe, from_mapping, load_yaml
 
 __all__ = ["add_common", "add_inputs", "add_record_flags", "collect_records", "parse_set", "progress_enabled", "subcommands"]
 

@@ -40,7 +40,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import ConfigError
+from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.params import ConfigError
+from ..studies.dsnn.core import (
+    DSNNParams,
+    pad_durations,
+    plot_results,
+    plot_summary,
+    run_chains,
+    write_results,
+    write_summary,
+)
+from ._common import (
+    add_common,
+    add_inputs,
+    add_record_flags,
+    collect_records,
+    progress_enabled,
+    subcommands,
+)
 
 NAME = "dsnn"
 HELP = "dual-sampling neural network: Gibbs sampling of neurons and synapses (HDF5 + figures)"
@@ -48,8 +66,6 @@ ORDER = 60
 
 
 def add_arguments(p):
-    from ..dsnn import DSNNParams
-    from ._common import add_common, add_inputs, add_record_flags, subcommands
 
     sub = subcommands(p)
     r = sub("run", "run one experiment (classify, forget, alternation, sbm)",
@@ -72,8 +88,6 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from ..dsnn import DSNNParams
-    from ._common import collect_records, progress_enabled
 
     (p,) = collect_records(args, [DSNNParams], {"dsnn": DSNNParams})
     run_dsnn(p, args.output, progress=progress_enabled(args), command="balnet dsnn run", figure=args.figure)
@@ -82,8 +96,6 @@ def _run(args) -> int:
 
 def run_dsnn(p, output, *, progress=False, command="", figure=None):
     """Chains split over MPI ranks, gathered on rank 0, which writes ``output`` (and ``figure``)."""
-    from ..dsnn import pad_durations, plot_results, run_chains, write_results
-    from ..parallel import gather_by_realization, rank_work
 
     comm, all_ids, mine, _ = rank_work(p.chains, p.backend)
     res = run_chains(p, mine, progress=progress and comm.rank == 0)
@@ -102,7 +114,6 @@ def run_dsnn(p, output, *, progress=False, command="", figure=None):
 
 
 def _summarize(args) -> int:
-    from ..dsnn import plot_summary, write_summary
 
     write_summary(args.files, args.output)
     if args.figure:

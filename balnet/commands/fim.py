@@ -36,8 +36,9 @@ Examples:
 """
 from __future__ import annotations
 
-from ..fim import FimParams
-from ..params import ConfigError
+from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.params import ConfigError
+from ..studies.fim import FimParams, fim_point, reduce_files, write_point
 from ._common import (
     add_common,
     add_inputs,
@@ -72,7 +73,6 @@ def run(args) -> int:
         run_point(p, args.output, progress=progress_enabled(args), command="balnet fim run")
         return 0
     if args.what == "reduce":
-        from ..fim import reduce_files
 
         reduce_files(args.files, args.output, figure=args.figure, lr_figure=args.lr_figure,
                      ngd_figure=args.ngd_figure, edge_figure=args.edge_figure, command="balnet fim reduce")
@@ -82,8 +82,6 @@ def run(args) -> int:
 
 def run_point(p: FimParams, output, *, progress: bool = False, command: str = "") -> dict | None:
     """Compute this rank's seeds, gather on rank 0 and write ``output``; returns the arrays on rank 0."""
-    from ..fim import fim_point, write_point
-    from ..parallel import gather_by_realization, rank_work
 
     comm, all_ids, mine, xp = rank_work(p.seeds, p.backend)
     res = fim_point(p, mine, xp=xp, progress=progress and comm.rank == 0) if mine else {}

@@ -1,6 +1,8 @@
 """Print what a balnet HDF5 file holds: attributes, parameters, datasets with dims and units."""
 from __future__ import annotations
 
+from ..engine.io import summarize
+
 NAME = "info"
 HELP = "summarize an HDF5 output file"
 ORDER = 90
@@ -11,7 +13,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..io import summarize
 
     for f in args.files:
         print(summarize(f))

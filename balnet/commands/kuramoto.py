@@ -22,8 +22,8 @@
       trial): the in-phase order parameter r(t), which must reach 1.
 
 Time is in units of 1/coupling (unit coupling strength), phases in rad.  The
-model, formulas and references are in the docstring of balnet.kuramoto
-(``python -c "import balnet.kuramoto as k; help(k)"``).
+model, formulas and references are in the docstring of balnet.studies.kuramoto
+(``python -c "import balnet.studies.kuramoto.model as k; help(k)"``).
 
 Examples:
   balnet kuramoto run --n 22 -o n22.h5
@@ -32,8 +32,8 @@ Examples:
 """
 from __future__ import annotations
 
-from ..kuramoto import ERParams, KuramotoParams
-from ..kuramoto_output import reduce_runs, run_cases, run_er
+from ..studies.kuramoto.model import ERParams, KuramotoParams
+from ..studies.kuramoto.output import reduce_runs, run_cases, run_er
 from ._common import add_common, add_inputs, add_record_flags, collect_records, progress_enabled, subcommands
 
 NAME = "kuramoto"

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import NetworkParams
-from ..reservoir import LearnParams
+from ..engine.figures import plot_learning_curves
+from ..engine.io import H5Writer
+from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.params import NetworkParams
+from ..learning.reservoir import LearnParams, learning_run
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "learn"
@@ -48,8 +51,6 @@ def run(args) -> int:
 def run_learning(net: NetworkParams, learn: LearnParams, output, *, progress: bool = False, command: str = "",
                  figure=None) -> dict | None:
     """Compute on every MPI rank, write ``output`` (and ``figure``) from rank 0; returns the arrays on rank 0."""
-    from ..parallel import gather_by_realization, rank_work
-    from ..reservoir import learning_run
 
     comm, all_ids, mine, xp = rank_work(learn.realizations, learn.backend)
     res = learning_run(net, learn, mine, xp=xp, progress=progress and comm.rank == 0) if mine else {}
@@ -62,15 +63,13 @@ def run_learning(net: NetworkParams, learn: LearnParams, output, *, progress: bo
     data = {**g1, **g0, "n_train": learn.train_sizes()}
     write_learning(output, net, learn, data, all_ids, n_ranks=comm.size, command=command)
     if figure:
-        from ..figures import plot_learning_curves
 
         plot_learning_curves(output, figure)
     return data
 
 
 def write_learning(path, net: NetworkParams, learn: LearnParams, data: dict, ids, *, n_ranks: int = 1, command: str = ""):
-    """Write the learning-curve arrays of :func:`balnet.reservoir.learning_run` (samples gathered) atomically."""
-    from ..io import H5Writer
+    """Write the learning-curve arrays of :func:`balnet.learning.reservoir.learning_run` (samples gathered) atomically."""
 
     conds = learn.conditions()
     unit = make_dataset_unit(learn)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lyapunov import UNITS, LyapunovParams
-from ..params import NetworkParams, SimulationParams
+from ..chaos.lyapunov import UNITS, LyapunovParams, check_compatible, lyapunov_run
+from ..engine.io import H5Writer
+from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.params import NetworkParams, SimulationParams
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "lyapunov"
@@ -54,8 +56,6 @@ def run(args) -> int:
 
 def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
     """Measure on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
-    from ..lyapunov import check_compatible, lyapunov_run
-    from ..parallel import gather_by_realization, rank_work
 
     check_compatible(net, sim, lyap)
     comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
@@ -69,8 +69,7 @@ def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
 
 
 def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1, command="") -> None:
-    """Write the arrays of :func:`balnet.lyapunov.lyapunov_run` (gathered over realizations) atomically."""
-    from ..io import H5Writer
+    """Write the arrays of :func:`balnet.chaos.lyapunov.lyapunov_run` (gathered over realizations) atomically."""
 
     k = int(lyap.k)
     with H5Writer(output, kind="lyapunov", params={"network": net, "simulation": sim, "lyapunov": lyap},

@@ -1,4 +1,4 @@
-r"""Mean-field theory beside the measurements (balnet.meanfield).
+r"""Mean-field theory beside the measurements (balnet.theory.dmft).
 
   balnet meanfield dmft [--g G ...] [--g-range LO HI N] [--runs RUN.h5 ...] [--lyapunov LYAP.h5 ...]
                         -o dmft.h5 [--figure dmft.png]
@@ -36,7 +36,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import ConfigError
+from ..engine.params import ConfigError
+from ..phases.diagram import stability_table
+from ..theory.dmft import (
+    MeanFieldParams,
+    dmft_curves,
+    measured_scs,
+    plot_dmft,
+    write_dmft,
+)
+from ..theory.stability import plot_stability, write_stability
+from ._common import (
+    add_common,
+    add_record_flags,
+    collect_records,
+    progress_enabled,
+    subcommands,
+)
 
 NAME = "meanfield"
 HELP = "mean-field theory: SCS DMFT (Delta(tau), lambda_max) and linear-stability predictions vs simulations"
@@ -44,8 +60,6 @@ ORDER = 65
 
 
 def add_arguments(p):
-    from ..meanfield import MeanFieldParams
-    from ._common import add_common, add_record_flags, subcommands
 
     sub = subcommands(p)
     d = sub("dmft", "SCS dynamical mean-field theory over g (+ measured points)",
@@ -73,8 +87,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..meanfield import MeanFieldParams
-    from ._common import collect_records, progress_enabled
 
     (mf,) = collect_records(args, [MeanFieldParams], {"meanfield": MeanFieldParams})
     if args.what == "dmft":
@@ -85,7 +97,6 @@ def run(args) -> int:
 
 
 def _dmft(args, mf, progress) -> int:
-    from ..meanfield import dmft_curves, measured_scs, plot_dmft, write_dmft
 
     meas = measured_scs(args.runs, args.lyapunov, max_lag=args.max_lag) if (args.runs or args.lyapunov) else {}
     gs = list(args.g)
@@ -112,7 +123,6 @@ def _dmft(args, mf, progress) -> int:
 
 
 def _stability(args, mf, progress) -> int:
-    from ..meanfield import plot_stability, stability_table, write_stability
 
     st = stability_table(args.runs, phase_diagram_path=args.phases, sweep=args.sweep, params=mf, progress=progress)
     write_stability(st, args.output, mf, inputs=[*args.runs, *([args.phases] if args.phases else [])])

@@ -1,6 +1,8 @@
 """Draw a figure from a balnet HDF5 file (population activity of a simulation)."""
 from __future__ import annotations
 
+from ..engine.figures import plot_population
+from ..engine.io import read_attrs
 
 NAME = "plot"
 HELP = "draw population activity of a simulation file (PNG/PDF)"
@@ -14,8 +16,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..figures import plot_population
-    from ..io import read_attrs
 
     read_attrs(args.file, kind="simulation")
     plot_population(args.file, args.output, args.realizations)

@@ -4,10 +4,10 @@
                        [--predictions-figure predictions.png] [--no-predictions]
       classify every realization x trial of every simulation file (decay,
       fixed_point, oscillation, chaos, cycle, divergent; thresholds below, see
-      balnet.phases) and write the class fractions per sweep point, the labels
+      balnet.phases.classify) and write the class fractions per sweep point, the labels
       and all order parameters, with the swept parameters as dimensions; also the
       state that the eigenvalues of J at x = 0 predict for every realization and
-      the predicted-vs-measured confusion table per point (balnet.meanfield; tanh,
+      the predicted-vs-measured confusion table per point (balnet.theory.dmft; tanh,
       I0 = 0, no noise).
 
   balnet reduce lyapunov LYAP.h5 ... -o lyapunov_stats.h5 [--figure lyapunov_stats.png] [--histograms ftle.png]
@@ -28,7 +28,19 @@ Time is in units of tau.
 """
 from __future__ import annotations
 
-from ..params import ConfigError
+from ..chaos.statistics import lyapunov_statistics, write_lyapunov_statistics
+from ..engine.figures import (
+    plot_ftle_histograms,
+    plot_lyapunov_stats,
+    plot_phase_diagram,
+    plot_sweep_learning_curves,
+)
+from ..engine.params import ConfigError
+from ..learning.learning_curves import learning_curves, write_learning_curves
+from ..phases.classify import PhaseCriteria
+from ..phases.diagram import phase_diagram, write_phase_diagram
+from ..theory.stability import plot_stability
+from ._common import add_record_flags, collect_records, subcommands
 
 NAME = "reduce"
 HELP = "reduce a sweep: phase diagram, Lyapunov statistics, learning curves (HDF5 + figures)"
@@ -36,8 +48,6 @@ ORDER = 60
 
 
 def add_arguments(p):
-    from ..phases import PhaseCriteria
-    from ._common import add_record_flags, subcommands
 
     sub = subcommands(p)
 
@@ -89,33 +99,27 @@ def run(args) -> int:
 
 
 def _phases(args) -> int:
-    from ..phases import PhaseCriteria, phase_diagram, write_phase_diagram
-    from ._common import collect_records
 
     (crit,) = collect_records(args, [PhaseCriteria], {"phases": PhaseCriteria})
     pd = phase_diagram(args.runs, args.lyapunov or None, sweep=args.sweep, criteria=crit,
                        predictions=not args.no_predictions)
     write_phase_diagram(pd, args.output, inputs=[*args.runs, *args.lyapunov])
     if args.figure:
-        from ..figures import plot_phase_diagram
 
         plot_phase_diagram(args.output, args.figure)
     if args.predictions_figure:
         if args.no_predictions:
             raise ConfigError("--predictions-figure needs the predictions (drop --no-predictions)")
-        from ..meanfield import plot_stability
 
         plot_stability(args.output, args.predictions_figure)
     return 0
 
 
 def _lyapunov(args) -> int:
-    from ..phases import lyapunov_statistics, write_lyapunov_statistics
 
     st = lyapunov_statistics(args.files, sweep=args.sweep, bins=args.bins, range_=args.range, theory=0 if args.no_theory else 16)
     write_lyapunov_statistics(st, args.output, inputs=args.files)
     if args.figure or args.histograms:
-        from ..figures import plot_ftle_histograms, plot_lyapunov_stats
 
         if args.figure:
             plot_lyapunov_stats(args.output, args.figure)
@@ -125,12 +129,10 @@ def _lyapunov(args) -> int:
 
 
 def _learning(args) -> int:
-    from ..learning_curves import learning_curves, write_learning_curves
 
     lc = learning_curves(args.files, sweep=args.sweep)
     write_learning_curves(lc, args.output, inputs=args.files)
     if args.figure:
-        from ..figures import plot_sweep_learning_curves
 
         plot_sweep_learning_curves(args.output, args.figure)
     return 0

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import ConfigError, NetworkParams, SimulationParams
+from ..engine.io import H5Writer, read
+from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.params import ConfigError, NetworkParams, SimulationParams
+from ..model.simulate import Simulation
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "simulate"
@@ -38,7 +41,6 @@ def load_inputs(args, net, sim):
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot read input file {args.input_file}: {e}") from None
     if args.restart:
-        from ..io import read
 
         arrays, attrs = read(args.restart, ["final_state"])
         x0 = arrays["final_state"]
@@ -59,9 +61,6 @@ def run(args) -> int:
 
 def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
     """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
-    from ..io import H5Writer
-    from ..parallel import gather_by_realization, rank_work
-    from ..simulate import Simulation
 
     comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
     x0 = None if x0_all is None else x0_all[mine]

@@ -1,4 +1,4 @@
-# Study: dual-sampling neural network (balnet.dsnn, `balnet dsnn --help`).
+# Study: dual-sampling neural network (balnet.studies.dsnn, `balnet dsnn --help`).
 # One job per sweep point (typically experiment: [classify, forget, alternation]): `chains` independent
 # Gibbs chains over neurons and synapses (MPI ranks split the chains) -> dsnn.h5 + the experiment's figure;
 # then the headline numbers of every point collected into one summary file and figure.

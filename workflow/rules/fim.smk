@@ -1,4 +1,4 @@
-# Study: Fisher information of random deep networks (balnet.fim, `balnet fim --help`).
+# Study: Fisher information of random deep networks (balnet.studies.fim, `balnet fim --help`).
 # One job per sweep point (M, L, activation, sigma_w2, sigma_b2, norm, ...): the empirical FIM spectrum of
 # `seeds` random nets (MPI ranks split the seeds) beside its mean-field prediction, and optionally the GD
 # divergence threshold and the natural-gradient comparison; then the reduction to one summary file and

@@ -1,4 +1,4 @@
-# Study: Kuramoto oscillators on circulant networks (balnet.kuramoto, `balnet kuramoto --help`).
+# Study: Kuramoto oscillators on circulant networks (balnet.studies.kuramoto, `balnet kuramoto --help`).
 # One job per swept n: the MILP "densest circulant graph with a strictly stable q-twisted state" for
 # every twist q (MPI ranks split the twists), the numerical eigenvalue re-check, a simulation of the best
 # network; then the reduction to the best connectivity per n and overall (HDF5 + figure mu vs n).

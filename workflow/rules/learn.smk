@@ -3,8 +3,8 @@
 # then the learning curves of the whole sweep.
 import dataclasses
 
-from balnet.params import NetworkParams
-from balnet.reservoir import LearnParams
+from balnet.engine.params import NetworkParams
+from balnet.learning.reservoir import LearnParams
 
 # swept values that `balnet learn` takes (network and learn fields)
 LEARN_FIELDS = {f.name for cls in (NetworkParams, LearnParams) for f in dataclasses.fields(cls)}

@@ -1,5 +1,5 @@
 # Stage 3: reductions over the sweep: phase diagram (with the linear-stability predictions of
-# balnet.meanfield), Lyapunov statistics (with the SCS mean-field reference), and, when config
+# balnet.theory.dmft), Lyapunov statistics (with the SCS mean-field reference), and, when config
 # has a `meanfield:` section, the SCS mean-field theory beside the J0 = 0 points.
 
 

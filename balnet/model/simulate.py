@@ -19,13 +19,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .backend import get_xp, resolve_dtype, to_numpy
+from ..engine.backend import get_xp, resolve_dtype, to_numpy
+from ..engine.integrators import get_solver
+from ..engine.params import ConfigError, NetworkParams, SimulationParams
+from ..engine.progress import progress_bar
+from ..engine.random import INITIAL, NOISE, normal_block, stream
 from .dynamics import RateNetwork, get_gain
-from .integrators import get_solver
 from .network import balance_vector, realization_couplings
-from .progress import progress_bar
-from .params import ConfigError, NetworkParams, SimulationParams
-from .random import INITIAL, NOISE, normal_block, stream
 
 __all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate"]
 

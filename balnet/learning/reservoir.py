@@ -8,13 +8,13 @@ Continuous model (time in units of :math:`\tau`), with input :math:`u(t)`
 
 where:
 
-* ``J`` is a connectivity realization of :func:`balnet.network.realization_couplings`
+* ``J`` is a connectivity realization of :func:`balnet.model.network.realization_couplings`
   (the critically balanced E/I matrix; ``J0 = 0`` gives the classical random
   SCS / echo-state reservoir with spectral radius about ``g``);
 * :math:`W_{in}` ``(n_in, N)`` has i.i.d. entries uniform on
   ``[-input_scale, input_scale]`` drawn from stream ``(k, INPUT)``,
   :math:`W_{fb}` ``(n_out, N)`` uniform on ``[-feedback_scale, feedback_scale]``
-  from stream ``(k, FEEDBACK)`` of :func:`balnet.random.stream` (spawn keys,
+  from stream ``(k, FEEDBACK)`` of :func:`balnet.engine.random.stream` (spawn keys,
   never ``seed + k``);
 * the readout sees the rates :math:`r = \phi(x)`.
 
@@ -32,13 +32,13 @@ the leaky-integrator echo-state network with leak rate :math:`a = \delta t`
 ESN :math:`x_{n+1} = J\phi(x_n) + W_{in}^\top u_n`, i.e.
 :math:`r_{n+1} = \phi(J r_n + W_{in}^\top u_n)` (Jaeger, GMD Report 148, 2001).
 Small ``dt`` (with ``s = \Delta/\delta t``) approaches the continuous network
-whose chaos :mod:`balnet.lyapunov` measures; the same ``J`` is used either way.
+whose chaos :mod:`balnet.chaos.lyapunov` measures; the same ``J`` is used either way.
 
 The learning-curve experiment (:class:`LearnParams`, :func:`learning_run`)
-trains readouts (:mod:`balnet.readout`) on tasks (:mod:`balnet.tasks`) for
-networks drawn, selected or pre-trained by macro FTLE (:mod:`balnet.pretrain`).
+trains readouts (:mod:`balnet.learning.readout`) on tasks (:mod:`balnet.learning.tasks`) for
+networks drawn, selected or pre-trained by macro FTLE (:mod:`balnet.learning.pretrain`).
 
-Stream purposes used by reservoir computing (``3 + i`` of :mod:`balnet.random`;
+Stream purposes used by reservoir computing (``3 + i`` of :mod:`balnet.engine.random`;
 ``3`` is the Lyapunov module's tangent-frame stream): ``INPUT = 4``,
 ``FEEDBACK = 5``, ``TASK = 6`` (task data), ``READOUT = 7`` (SGD shuffling).
 """
@@ -51,18 +51,20 @@ from typing import Sequence
 
 import numpy as np
 
-from .backend import get_xp, resolve_dtype, to_numpy
-from .dynamics import RateNetwork, get_gain
-from .integrators import get_solver
-from .network import balance_vector, realization_couplings
-from .params import ConfigError, NetworkParams, _f
-from .random import FEEDBACK_WEIGHTS as FEEDBACK
-from .random import NOISE, normal_block, stream
-from .random import INPUT_WEIGHTS as INPUT
-from .random import SGD_ORDER as READOUT
-from .random import TASK_DATA as TASK
-from .readout import RLS
-from .simulate import trial_states
+from ..engine.backend import get_xp, resolve_dtype, to_numpy
+from ..engine.integrators import get_solver
+from ..engine.params import ConfigError, NetworkParams, _f
+from ..engine.random import FEEDBACK_WEIGHTS as FEEDBACK
+from ..engine.random import INPUT_WEIGHTS as INPUT
+from ..engine.random import NOISE, normal_block, stream
+from ..engine.random import SGD_ORDER as READOUT
+from ..engine.random import TASK_DATA as TASK
+from ..model.dynamics import RateNetwork, get_gain
+from ..model.network import balance_vector, realization_couplings
+from ..model.simulate import trial_states
+from .pretrain import macro_ftle, pretrain_networks, select_index
+from .readout import RLS, Readout, gp_learning_curve, ridge_path, sgd_fit
+from .tasks import TASKS, accuracy, make_task, memory_capacity, nrmse
 
 __all__ = [
     "INPUT",
@@ -195,7 +197,7 @@ def build_reservoir(net: NetworkParams, ids: Sequence[int], root_seed: int, *, n
     """Reservoir for realizations ``ids`` (connectivity stream ``(k, CONNECTIVITY)``).
 
     ``couplings`` (host ``(R, N, N)``) replaces the drawn matrices, e.g. after
-    pre-training (:mod:`balnet.pretrain`).  ``feedback_scale = 0`` or
+    pre-training (:mod:`balnet.learning.pretrain`).  ``feedback_scale = 0`` or
     ``n_out = 0``: no feedback weights.
     """
     xp = xp if xp is not None else get_xp("auto")
@@ -326,10 +328,10 @@ class LearnParams:
 
     The ``learn:`` section of a config file (or flat keys / ``--set``) maps
     onto these fields; the network comes from ``network:``
-    (:class:`~balnet.params.NetworkParams`).  Task times (``delay``,
+    (:class:`~balnet.engine.params.NetworkParams`).  Task times (``delay``,
     ``t_pre``, ``pulse``, ``t_resp``, ``washout``, ``max_delay``) are in
     samples; one sample lasts ``dt * substeps`` tau.  The macro-FTLE
-    measurement (``ftle_*``) is set up by :func:`balnet.pretrain.lyapunov_records`.
+    measurement (``ftle_*``) is set up by :func:`balnet.learning.pretrain.lyapunov_records`.
     """
 
     task: str = _f("delayed_association", "task: delayed_association, narma10, mackey_glass, memory or sines")
@@ -386,7 +388,6 @@ class LearnParams:
     dtype: str = _f("float64", "float32 or float64")
 
     def validate(self) -> None:
-        from .tasks import TASKS
 
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
@@ -452,7 +453,6 @@ class LearnParams:
 
 def make_dataset(learn: LearnParams, root_seed: int, k: int):
     """Task data of learning sample with anchor realization ``k`` (stream ``(k, TASK)``)."""
-    from .tasks import make_task
 
     rng = stream(root_seed, k, TASK)
     common = dict(input_noise=learn.input_noise, target_noise=learn.target_noise)
@@ -478,7 +478,6 @@ def _stack(dsets, attr: str, xp, dtype):
 
 def _scores(pred, y, task: str, xp) -> dict:
     """Test scores of predictions ``pred`` vs ``y`` (both ``(S, B, T, M)``, already masked) -> host ``(S,)`` each."""
-    from .tasks import accuracy, memory_capacity, nrmse
 
     out = {"nrmse": to_numpy(nrmse(pred, y, None, xp=xp).mean(-1))}
     if task == "memory":
@@ -505,11 +504,10 @@ def evaluate(net: NetworkParams, learn: LearnParams, anchors: Sequence[int], cou
     ``learn.train_sizes()``, plus ``accuracy`` (delayed association),
     ``memory_capacity`` (memory), ``epoch_test_nrmse``/``epoch_train_nrmse``
     ``(S, E)`` at the largest size (sgd, gpsgd) and ``gp_predicted_nrmse``
-    ``(S, P)`` (gpsgd: :func:`balnet.readout.gp_learning_curve` with the
+    ``(S, P)`` (gpsgd: :func:`balnet.learning.readout.gp_learning_curve` with the
     evidence estimates, i.e. the excess error predicted if the target were
     linear in the rates plus noise).
     """
-    from .readout import ridge_path, sgd_fit, gp_learning_curve
 
     dtype = resolve_dtype(learn.dtype)
     d0 = datasets[0]
@@ -564,7 +562,6 @@ def evaluate(net: NetworkParams, learn: LearnParams, anchors: Sequence[int], cou
             record(i, ro, n)
     elif learn.readout == "force":
         # no feedback in the task: FORCE reduces to online RLS on the states (bias feature appended)
-        from .readout import Readout
 
         one = xp.ones(X.shape[:-1] + (1,), dtype=dtype)
         X1 = xp.concatenate([X, one], -1)
@@ -614,7 +611,7 @@ def learning_run(net: NetworkParams, learn: LearnParams, samples: Sequence[int] 
     * ``baseline``: the anchor's drawn couplings (an unselected realization);
     * ``select``: the candidate of the pool with the lowest measured macro FTLE
       (``select_by``: or the highest, or the one closest to ``ftle_target``);
-    * ``pretrain``: the anchor after pre-training (:func:`balnet.pretrain.pretrain_networks`);
+    * ``pretrain``: the anchor after pre-training (:func:`balnet.learning.pretrain.pretrain_networks`);
     * ``select+pretrain``: the selected candidate after pre-training.
 
     Returns host arrays: ``test_nrmse``, ``train_nrmse`` (and task-specific
@@ -624,7 +621,6 @@ def learning_run(net: NetworkParams, learn: LearnParams, samples: Sequence[int] 
     ``(S, P_pool)``; ``pretrain_value`` ``(C, S)`` (knob value, NaN when not
     pre-trained); ``n_train`` ``(P,)``.
     """
-    from .pretrain import macro_ftle, pretrain_networks, select_index
 
     xp = xp if xp is not None else get_xp(learn.backend)
     dtype = resolve_dtype(learn.dtype)

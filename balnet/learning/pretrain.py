@@ -1,7 +1,7 @@
 r"""Macro-FTLE selection and pre-training of connectivity realizations for learning.
 
 Two interventions of the grant report (Hayakawa, KAKENHI JP19K20359), each
-switchable in :class:`balnet.reservoir.LearnParams`:
+switchable in :class:`balnet.learning.reservoir.LearnParams`:
 
 1. **Selection** (``select_pool = P > 1``): of ``P`` candidate realizations,
    keep the one whose measured macro finite-time Lyapunov exponent (FTLE) is
@@ -14,7 +14,7 @@ switchable in :class:`balnet.reservoir.LearnParams`:
    (:func:`pretrain_networks`).
 
 Macro FTLE.  Measured by :func:`macro_ftle` with the Lyapunov module
-(:func:`balnet.lyapunov.lyapunov_run`, its ``ftle_macro`` averaged over
+(:func:`balnet.chaos.lyapunov.lyapunov_run`, its ``ftle_macro`` averaged over
 windows and trials), on the autonomous network (no task input), from the
 realization's own initial-state streams, so that re-measuring a modified
 network uses the same initial states (common random numbers).
@@ -79,9 +79,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .backend import get_xp, resolve_dtype
-from .network import realization_couplings
-from .params import ConfigError, NetworkParams
+from ..chaos.lyapunov import LyapunovParams, lyapunov_run
+from ..engine.backend import get_xp, resolve_dtype
+from ..engine.params import ConfigError, NetworkParams, SimulationParams, from_mapping
+from ..model.network import realization_couplings
 
 __all__ = ["lyapunov_records", "macro_ftle", "select_lowest", "select_index", "tuned_couplings", "pretrain_networks"]
 
@@ -97,8 +98,6 @@ def lyapunov_records(learn, n_realizations: int = 1):
     vector (``k = 1``), re-normalized every ``t_ons`` ~ 1 tau (exact for the
     linear tangent dynamics), the ``linear_nu`` macro definition, no bootstrap.
     """
-    from .lyapunov import LyapunovParams  # noqa: PLC0415
-    from .params import SimulationParams, from_mapping
 
     sim = from_mapping(SimulationParams, dict(
         T=learn.ftle_T, dt=learn.ftle_dt, t_warmup=learn.ftle_warmup, solver="rk4", trials=learn.ftle_trials,
@@ -114,14 +113,13 @@ def macro_ftle(net: NetworkParams, ids: Sequence[int], learn, *, xp: ModuleType 
     r"""Mean macro FTLE of realizations ``ids`` of ``net``, shape ``(len(ids),)`` [1/tau].
 
     :math:`\bar\lambda_{macro}(k) = \langle \Lambda_{macro}\rangle_{b, w}`,
-    the ``ftle_macro`` of :func:`balnet.lyapunov.lyapunov_run` (``linear_nu``:
+    the ``ftle_macro`` of :func:`balnet.chaos.lyapunov.lyapunov_run` (``linear_nu``:
     growth rate over a window of the population-rate response
     :math:`|\delta\nu(T)|/|\delta\nu(0)|` to a perturbation along the
     mean-input direction, not renormalized inside the window) averaged over
     the ``ftle_trials`` initial states ``b`` and the windows ``w``; the
     measurement set-up is :func:`lyapunov_records`.
     """
-    from .lyapunov import lyapunov_run  # noqa: PLC0415
 
     xp = xp if xp is not None else get_xp(learn.backend)
     ids = [int(k) for k in ids]

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import NetworkParams
-from .random import CONNECTIVITY, stream
+from ..engine.backend import to_numpy
+from ..engine.params import NetworkParams
+from ..engine.random import CONNECTIVITY, stream
 
 __all__ = [
     "balance_vector",
@@ -102,7 +103,6 @@ def mean_part_eigenvalue(p: NetworkParams) -> float:
 
 def eigenvalues(J) -> np.ndarray:
     """All eigenvalues of ``J`` (host, complex), sorted by decreasing real part."""
-    from .backend import to_numpy
 
     ev = np.linalg.eigvals(to_numpy(J).astype(np.float64))
     return ev[np.argsort(-ev.real)]

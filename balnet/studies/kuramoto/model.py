@@ -121,8 +121,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from mpmath import iv
 
-from .params import ConfigError, _f
+from ...engine.backend import to_numpy
+from ...engine.figures import _plt, save
+from ...engine.integrators import RK4
+from ...engine.params import ConfigError, _f
+from ...engine.random import KURAMOTO, stream
 
 __all__ = [
     "KuramotoParams",
@@ -380,8 +385,6 @@ def _cos_enclosures(n: int, prec: int = 80) -> tuple[np.ndarray, np.ndarray]:
     Each cosine is enclosed by ``mpmath.iv`` at ``prec`` bits; the endpoints are rounded to float64
     and widened outward by one ulp, so the float interval contains the mpmath interval.
     """
-    from mpmath import iv
-
     lo = np.empty(n)
     hi = np.empty(n)
     old = iv.prec
@@ -490,7 +493,6 @@ def jacobian(A, theta, *, xp=np):
 
 def jacobian_eigenvalues(A, theta, *, xp=np) -> np.ndarray:
     """Ascending eigenvalues of the (symmetric) Jacobian, computed numerically (``xp.linalg.eigvalsh``)."""
-    from .backend import to_numpy
 
     return to_numpy(xp.linalg.eigvalsh(jacobian(A, theta, xp=xp)))
 
@@ -660,7 +662,7 @@ def twist_distance(theta, q: int, *, xp=np):
 
 def integrate_phases(A, theta0, t_sim: float, dt: float, n_save: int = 100, *, xp=np, observe=None,
                      d_max: float | None = None):
-    """RK4 (:class:`balnet.integrators.RK4`) from ``theta0`` ``(B, n)`` for ``t_sim``.
+    """RK4 (:class:`balnet.engine.integrators.RK4`) from ``theta0`` ``(B, n)`` for ``t_sim``.
 
     The step is ``min(dt, 1/d_max)`` (``d_max`` the largest degree: the Jacobian
     spectrum lies in ``[-2 d_max, 0]``, inside RK4's real stability interval
@@ -669,8 +671,6 @@ def integrate_phases(A, theta0, t_sim: float, dt: float, n_save: int = 100, *, x
     samples hit the grid.  ``observe(theta) -> dict of (B,) arrays`` is
     evaluated at every saved time.  Returns ``(times (S,), {name: (B, S)}, theta_final)``.
     """
-    from .backend import to_numpy
-    from .integrators import RK4
 
     dmax = float(to_numpy(A.sum(axis=-1)).max()) if d_max is None else float(d_max)
     h_max = min(dt, 1.0 / dmax) if dmax > 0 else dt
@@ -708,7 +708,6 @@ def validate_twist(n: int, q: int, offsets, *, t_sim: float = 200.0, dt: float =
     distance has reached round-off), and ``stays_twisted`` (B,):
     :math:`r_q > 0.99` and :math:`r_0 < 0.5` at the end.
     """
-    from .random import KURAMOTO, stream
 
     A = circulant_adjacency(n, offsets, xp=xp)
     base = twisted_state(n, q)
@@ -742,7 +741,6 @@ def er_synchrony(par: ERParams, ids, *, xp=np) -> dict:
     ``n - 1`` on the degree, so a trial's result does not depend on its batch), ``min_degree`` (B,) and
     ``mu`` (B,) = min degree/(n-1).
     """
-    from .random import KURAMOTO, stream
 
     As = np.stack([erdos_renyi(par.n, par.p, stream(par.seed, k, KURAMOTO, 0)) for k in ids])
     th0 = np.stack([stream(par.seed, k, KURAMOTO, 1).uniform(0, 2 * np.pi, par.n) for k in ids])
@@ -761,7 +759,6 @@ def family_mu(n) -> np.ndarray:
 
 def plot_mu_vs_n(ns, mus, out, *, twists=None, title: str = "") -> None:
     """Best connectivity found per ``n`` with the published lower bounds and the ``n = 22q`` family."""
-    from .figures import _plt, save
 
     plt = _plt()
     ns = np.asarray(ns)

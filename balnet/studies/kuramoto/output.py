@@ -13,9 +13,11 @@ import math
 
 import numpy as np
 
-from .figures import _plt, save
-from .io import H5Writer, read
-from .kuramoto import (
+from ...engine.figures import _plt, save
+from ...engine.io import H5Writer, read
+from ...engine.parallel import gather_by_realization, rank_work
+from ...engine.progress import progress_bar
+from .model import (
     CERTIFICATE_METHOD,
     PUBLISHED_BOUNDS,
     er_synchrony,
@@ -26,8 +28,6 @@ from .kuramoto import (
     twisted_eigenvalues,
     validate_twist,
 )
-from .parallel import gather_by_realization, rank_work
-from .progress import progress_bar
 
 __all__ = ["CASE_ARRAYS", "best_case", "plot_simulation", "reduce_runs", "run_cases", "run_er", "write_run"]
 

@@ -1,7 +1,7 @@
 """MPI helpers: rank 0 owns the filesystem; realizations are split by rank.
 
 Rank ``r`` of ``R`` takes realizations ``k`` with ``k mod R == r``.  Each
-realization draws from its own spawned stream (:mod:`balnet.random`), and the
+realization draws from its own spawned stream (:mod:`balnet.engine.random`), and the
 batched step treats realizations independently, so results do not depend on
 ``R``.  ``mpi4py`` is imported only when the process was started by an MPI
 launcher (or ``BALNET_MPI=1``); otherwise a serial stand-in is used.
@@ -13,6 +13,8 @@ import sys
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
+
+from .backend import get_xp, select_device
 
 __all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "root_first", "RankWork", "rank_work"]
 
@@ -143,7 +145,6 @@ def rank_work(n_realizations: int, backend: str = "auto") -> RankWork:
 
     The common prologue of every command that runs realizations under MPI.
     """
-    from .backend import get_xp, select_device
 
     comm = get_comm()
     all_ids = list(range(n_realizations))

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import h5py
 import numpy as np
 
+from ._version import __version__
 from .params import ConfigError
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
 
 
 def version() -> str:
-    from . import __version__
 
     return __version__
 

@@ -13,7 +13,7 @@ per step.  It performs the same floating-point operations in the same order as
 the pure ``step``, so both give bit-identical results on numpy (on CuPy the
 elementwise work is fused into single kernels that round the same way).  The
 vector field may provide the in-place protocol of
-:class:`balnet.dynamics.RateNetwork` (``rhs_into``, optionally ``stage_into``);
+:class:`balnet.model.dynamics.RateNetwork` (``rhs_into``, optionally ``stage_into``);
 any other callable ``f(t, y)`` is wrapped (correct, but it allocates).
 
 Additive white noise :math:`\sigma\,dW` is added by the simulator after the

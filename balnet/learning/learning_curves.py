@@ -10,7 +10,7 @@ training size ``n``, over learning samples (realizations) ``k``:
 plus the median and interquartile range (robust against the occasional
 realization that fails), and the macro FTLE of every network used.
 Files are placed on the sweep grid by their stored parameters
-(:func:`balnet.phases.sweep_grid`).
+(:func:`balnet.phases.classify.sweep_grid`).
 """
 from __future__ import annotations
 
@@ -20,9 +20,15 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import H5Writer, read
-from .params import ConfigError
-from .phases import _coord_array, _flat_params, _param_units, _write_sweep_coords, sweep_grid
+from ..engine.io import H5Writer, read
+from ..engine.params import ConfigError
+from ..engine.sweep import (
+    coord_array,
+    flat_params,
+    param_units,
+    sweep_grid,
+    write_sweep_coords,
+)
 
 __all__ = ["learning_curves", "write_learning_curves"]
 
@@ -46,7 +52,7 @@ def learning_curves(paths: Sequence, *, sweep: Sequence[str] | None = None) -> d
     for p, (a, _) in zip(paths, loaded):
         if _names(a) != conds or not np.array_equal(a["n_train"], n_train) or a["test_nrmse"].shape != first_a["test_nrmse"].shape:
             raise ConfigError(f"{p} has other conditions, training sizes or realizations than {paths[0]}")
-    names, values, index = sweep_grid([_flat_params(attrs) for _, attrs in loaded], sweep)
+    names, values, index = sweep_grid([flat_params(attrs) for _, attrs in loaded], sweep)
     grid = tuple(len(v) for v in values)
     C, R, Nn = first_a["test_nrmse"].shape
     err = np.full(grid + (C, R, Nn), np.nan)
@@ -63,7 +69,7 @@ def learning_curves(paths: Sequence, *, sweep: Sequence[str] | None = None) -> d
                 mean=np.nanmean(err, axis=-2), std=np.nanstd(err, axis=-2), median=np.nanmedian(err, axis=-2),
                 q25=np.nanpercentile(err, 25, axis=-2), q75=np.nanpercentile(err, 75, axis=-2),
             )
-    return dict(dims=names, coords=[_coord_array(v) for v in values], condition=conds, n_train=n_train,
+    return dict(dims=names, coords=[coord_array(v) for v in values], condition=conds, n_train=n_train,
                 test_nrmse=err, ftle_macro=ftle, realization=np.asarray(first_attrs["realization_ids"]),
                 task=first_attrs.get("task", ""), readout=first_attrs.get("readout", ""),
                 train_unit=first_attrs.get("train_unit", "sample"), **stats)
@@ -75,7 +81,7 @@ def write_learning_curves(lc: dict, path, *, command: str = "balnet reduce learn
     with H5Writer(path, kind="learning_curves", params={"sweep": dims}, realization_ids=lc["realization"], command=command,
                   sweep=json.dumps(dims), task=lc["task"], readout=lc["readout"], train_unit=lc["train_unit"],
                   inputs=json.dumps([str(p) for p in inputs])) as w:
-        _write_sweep_coords(w, dims, lc["coords"], _param_units())
+        write_sweep_coords(w, dims, lc["coords"], param_units())
         w.coord("condition", np.asarray(lc["condition"], dtype=object), long_name="learning condition")
         w.coord("realization", lc["realization"], long_name="learning sample (network) id")
         w.coord("n_train", lc["n_train"], units=f"{lc['train_unit']}s", long_name="training size")

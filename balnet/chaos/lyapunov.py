@@ -14,7 +14,7 @@ where:
 * :math:`x(t)` is the network state (shape ``(N,)``, time in units of :math:`\tau`);
 * :math:`D(x)` is the Jacobian of the rate dynamics; it is never formed: its
   action on ``K`` tangent vectors is one GEMM, ``(phi'(x) * V) @ J^T``
-  (:meth:`balnet.dynamics.RateNetwork.jvp`).
+  (:meth:`balnet.model.dynamics.RateNetwork.jvp`).
 
 The state and its ``K`` tangent vectors are advanced *jointly by the same
 solver* as the trajectory (:func:`joint_field`): one RK4 step of the stacked
@@ -61,7 +61,7 @@ Macro FTLE
 ----------
 The macro (population) activity is :math:`\nu = (\nu_E, \nu_I)`,
 :math:`\nu_P = N_P^{-1}\sum_{j\in P}\phi(x_j)`, and the macro variable
-:math:`m = N^{-1/2}\sum_j w_j\phi(x_j)` (see :mod:`balnet.network`).  Our
+:math:`m = N^{-1/2}\sum_j w_j\phi(x_j)` (see :mod:`balnet.model.network`).  Our
 reconstruction of the "macro FTLE" of Hayakawa & Fukai (Phys. Rev. Research 2,
 013253, 2020, arXiv:1711.09621) and of Hayakawa's KAKENHI reports (only their
 abstracts were available to us) offers four definitions, ``macro_method``:
@@ -69,7 +69,7 @@ abstracts were available to us) offers four definitions, ``macro_method``:
 ``"linear_nu"`` (default, the defensible one)
     A perturbation is started along the macro direction at the beginning of
     each window, :math:`\delta x(0) = \hat u = u/|u|` (``u``: the mean-input
-    vector, :func:`balnet.network.input_vector`), evolved by the tangent
+    vector, :func:`balnet.model.network.input_vector`), evolved by the tangent
     dynamics and *not* renormalized inside the window; with
     :math:`\delta\nu_P = N_P^{-1}\sum_{j\in P}\phi'(x_j)\,\delta x_j`,
 
@@ -129,7 +129,7 @@ abstracts were available to us) offers four definitions, ``macro_method``:
 
 Randomness: the initial tangent frame of trial ``b`` of realization ``k`` is
 drawn from stream ``(k, TANGENT, 0, b)`` of the root seed and bootstrap
-resampling uses ``(k, TANGENT, 1)`` (:mod:`balnet.random`), so realization
+resampling uses ``(k, TANGENT, 1)`` (:mod:`balnet.engine.random`), so realization
 ``k`` gives the same numbers alone, in a batch or on any MPI rank.
 """
 from __future__ import annotations
@@ -141,13 +141,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backend import array_namespace, get_xp, resolve_dtype, to_numpy
-from .dynamics import RateNetwork, Tanh
-from .integrators import RK4, get_solver
-from .network import balance_vector, input_vector
-from .progress import progress_bar
-from .params import ConfigError, NetworkParams, SimulationParams, _f
-from .random import NOISE, TANGENT, normal_block, stream
+from ..engine.backend import array_namespace, get_xp, resolve_dtype, to_numpy
+from ..engine.integrators import RK4, get_solver
+from ..engine.params import ConfigError, NetworkParams, SimulationParams, _f
+from ..engine.progress import progress_bar
+from ..engine.random import NOISE, TANGENT, normal_block, stream
+from ..model.dynamics import RateNetwork, Tanh
+from ..model.network import balance_vector, input_vector
+from ..model.simulate import build_network, initial_states
 
 __all__ = [
     "TANGENT",
@@ -167,7 +168,7 @@ __all__ = [
     "UNITS",
 ]
 
-# Lyapunov streams (purpose TANGENT, registered in balnet.random): ``stream(seed, k, TANGENT, 0, b)``
+# Lyapunov streams (purpose TANGENT, registered in balnet.engine.random): ``stream(seed, k, TANGENT, 0, b)``
 # (initial frame of trial b) and ``stream(seed, k, TANGENT, 1)`` (bootstrap).
 
 MACRO_METHODS = ("linear_nu", "finite_nu", "gain", "renorm_m")
@@ -267,7 +268,7 @@ def joint_field(f, n_traj: int = 1) -> Callable:
     :math:`\dot v = D(x_0)\,v`.  Any ``solver.step(F, t, Y, dt)`` then advances
     state and tangent vectors with the same scheme.
 
-    For a :class:`~balnet.dynamics.RateNetwork` the recurrent terms of all
+    For a :class:`~balnet.model.dynamics.RateNetwork` the recurrent terms of all
     slots are one GEMM ``(R, B (S + K), N) x (R, N, N)`` (rates of the
     trajectories and :math:`\phi'(x_0)\odot v` of the tangents, stacked); any
     other ``f`` needs ``f(t, x)`` and ``f.jvp(x, V)`` (``V``: ``(..., K, N)``).
@@ -449,7 +450,7 @@ def lyapunov_spectrum(
     Parameters
     ----------
     f : vector field with ``f(t, x)`` and ``f.jvp(x, V)`` (``V``: ``(..., K, N)``),
-        e.g. a :class:`~balnet.dynamics.RateNetwork` or any linear field.
+        e.g. a :class:`~balnet.model.dynamics.RateNetwork` or any linear field.
     x0 : array ``(..., N)`` initial states (batch dims, e.g. ``(R, B)``).
     k : number of exponents (default: ``Q0.shape[-2]``).
     dt, t : step and measurement time [tau].
@@ -457,7 +458,7 @@ def lyapunov_spectrum(
     t_warmup : trajectory-only warm-up [tau].
     t_warmup_tangent : frame warm-up after it [tau] (exponents discarded).
     t_window : FTLE window [tau] (multiple of ``t_ons``; default ``t``).
-    solver : :class:`~balnet.integrators.RK4` (default) or Euler; the same for state and tangents.
+    solver : :class:`~balnet.engine.integrators.RK4` (default) or Euler; the same for state and tangents.
     Q0 : initial frames ``(..., k, N)`` (orthonormalized here); else drawn from ``rng``.
     rng : numpy Generator for ``Q0`` when it is not given.
     macro, macro_methods : population structure and macro FTLE definitions (module doc).
@@ -818,7 +819,7 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
     Trajectory warm-up ``sim.t_warmup``, frame warm-up ``lyap.t_warmup_tangent``,
     then ``sim.T`` of measurement with re-orthonormalization every
     ``lyap.t_ons`` and ``W = floor(T / t_window)`` FTLE windows.  Initial states
-    and noise are those of :class:`balnet.simulate.Simulation` (streams
+    and noise are those of :class:`balnet.model.simulate.Simulation` (streams
     ``(k, INITIAL, b)`` and ``(k, NOISE)``).
 
     Returns host arrays (``R = len(ids)``, ``B = sim.trials``, ``k = lyap.k``):
@@ -832,9 +833,8 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
       window mean (level ``lyap.ci``); ``ftle_macro_mean``/``ftle_macro_std`` ``(R, B)``;
     * ``ftle_macro_<method>`` ``(R, B, W)`` for every method when ``lyap.macro_compare``.
 
-    Raises :class:`~balnet.params.ConfigError` for inconsistent parameters.
+    Raises :class:`~balnet.engine.params.ConfigError` for inconsistent parameters.
     """
-    from .simulate import build_network, initial_states
 
     check_compatible(net, sim, lyap)
     ids = [int(i) for i in ids]

@@ -37,7 +37,7 @@ def _f(default, help: str, unit: str = ""):
 
 @dataclass(frozen=True)
 class NetworkParams:
-    r"""Parameters of the E/I coupling matrix (see :func:`balnet.network.coupling_matrix`).
+    r"""Parameters of the E/I coupling matrix (see :func:`balnet.model.network.coupling_matrix`).
 
     .. math::
         J_{ij} = \frac{J_0}{\sqrt N} u_i w_j + \frac{g_j}{\sqrt N} z_{ij}

@@ -154,7 +154,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .params import ConfigError, _f
+from ..engine.backend import scipy_special, to_numpy
+from ..engine.figures import _plt, save
+from ..engine.io import H5Writer, read
+from ..engine.params import ConfigError, _f
+from ..engine.progress import progress_bar
+from ..engine.random import FIM, stream
 
 __all__ = [
     "ACTIVATIONS",
@@ -275,7 +280,6 @@ def _phi(name, xp):
     if name == "linear":
         return (lambda u: u), (lambda u: xp.ones_like(u))
     if name == "erf":
-        from .backend import scipy_special
 
         erf = scipy_special(xp).erf
         return erf, (lambda u: (2.0 / math.sqrt(math.pi)) * xp.exp(-u * u))
@@ -415,7 +419,6 @@ def gram(net, X, activation: str, norm: str = "none", xp=np, bn_layer: int = 1):
 
 def spectrum_stats(G, P: int, n_top: int, dense_max: int = 2000, xp=np) -> dict:
     """``m_lambda = tr G/P``, ``s_lambda = ||G||_F^2/P``, the ``n_top`` largest eigenvalues (descending)."""
-    from .backend import to_numpy
 
     n = G.shape[0]
     m = float(xp.trace(G)) / P
@@ -831,7 +834,6 @@ def unit_counts(net, X, activation: str, xp=np) -> np.ndarray:
     ``(L-1) M + C`` for tanh; about half the hidden units for relu (dead units have zero adjoints).  With
     ``C = 1`` unit-wise NGD moves ``f_t`` by ``-eta n_t r_t``; its one-step rate is ``1/<n_t>``.
     """
-    from .backend import to_numpy
 
     _, cache = forward(net, X, activation, "none", xp=xp)
     Ds = backward_deltas(net, cache, "none", xp=xp)
@@ -854,8 +856,6 @@ def ngd_etas(p: FimParams, method: str, lam_max: float, n_units: float | None = 
 
 def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
     """Everything measured for the seeds ``ids`` of one parameter point (arrays with a leading seed axis)."""
-    from .progress import progress_bar
-    from .random import FIM, stream
 
     dtype = np.float64 if p.dtype == "float64" else np.float32
     P = p.n_params()
@@ -904,7 +904,6 @@ def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
 
 def write_point(path, p: FimParams, data: dict, ids, *, n_ranks=1, command=""):
     """Write one point (kind ``fim``): per-seed measurements and the theory values as attributes and variables."""
-    from .io import H5Writer
 
     th = theory(p)
     scal = {k: float(v) for k, v in th.items() if np.isscalar(v)}
@@ -957,7 +956,6 @@ def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None,
     Per point: mean and standard error over seeds of each measured quantity, the theory
     values, and fitted exponents ``d log y / d log M`` per series (same params except ``M``).
     """
-    from .io import H5Writer, read
 
     rows = []
     for fpath in files:
@@ -1067,8 +1065,6 @@ def edge_table(out) -> list[str]:
 def plot_edge(out, path) -> None:
     """Finite-T bulk edge: measured/old theory against gamma = (T-1)/M_0 with the input-overlap MP curve, and the
     moment edge/measured against T; shaded: where each formula is not expected to hold."""
-    from .figures import _plt, save
-
     plt = _plt()
     fig, axs = plt.subplots(1, 2, figsize=(11, 4))
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in out["series_names"]]
@@ -1112,7 +1108,6 @@ def plot_edge(out, path) -> None:
 
 def plot_fim(out, labels, path) -> None:
     """Measured (markers, +- s.e.) vs mean-field (lines) m_lambda*M/C, s_lambda and lambda_max/M against M."""
-    from .figures import _plt, save
 
     plt = _plt()
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -1135,7 +1130,6 @@ def plot_fim(out, labels, path) -> None:
 
 def plot_lr(out, path) -> None:
     """Measured GD divergence threshold eta* vs M, with 2/lambda_max (measured) for reference."""
-    from .figures import _plt, save
 
     plt = _plt()
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -1162,7 +1156,6 @@ def plot_lr(out, path) -> None:
 
 def plot_ngd(out, path) -> None:
     """Relative training error per step of gd, exact NGD, layer-wise, K-FAC and unit-wise at eta = 1/L, 1, own rate."""
-    from .figures import _plt, save
 
     plt = _plt()
     if "ngd_error" not in out:

@@ -38,7 +38,7 @@ from types import ModuleType
 
 import numpy as np
 
-from .params import ConfigError
+from ..engine.params import ConfigError
 
 __all__ = [
     "Dataset",

@@ -99,7 +99,7 @@ References
 
 Backends: ``backend`` (numpy by default, or CuPy) holds the synapses, neuron
 states and membranes; the special functions come from ``scipy.special`` or
-``cupyx.scipy.special`` (:func:`balnet.backend.scipy_special`), random draws
+``cupyx.scipy.special`` (:func:`balnet.engine.backend.scipy_special`), random draws
 stay on the host (the chain's ``numpy.random.Generator``), so a chain draws
 the same numbers on either backend.  Cost per sweep: the collapsed neuron
 update evaluates ``n_l n_{l+1}`` log-CDFs per row and layer, one unit at a
@@ -113,9 +113,18 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .backend import array_namespace, get_xp, scipy_linalg, scipy_special, to_numpy
-from .params import ConfigError, _f
-from .random import DSNN, stream
+from ...engine.backend import (
+    array_namespace,
+    get_xp,
+    scipy_linalg,
+    scipy_special,
+    to_numpy,
+)
+from ...engine.figures import _plt, save
+from ...engine.io import H5Writer, read, read_attrs
+from ...engine.params import ConfigError, _f, from_mapping
+from ...engine.progress import progress_bar
+from ...engine.random import DSNN, stream
 
 __all__ = [
     "EXPERIMENTS",
@@ -239,7 +248,6 @@ class DSNNParams:
 
     @classmethod
     def from_mapping(cls, mapping):
-        from .params import from_mapping
 
         return from_mapping(cls, mapping)
 
@@ -1036,7 +1044,6 @@ def run_chain(p: DSNNParams, k: int) -> dict:
 
 def run_chains(p: DSNNParams, ids, progress=False) -> dict:
     """Run chains ``ids`` and stack every array along a new leading chain axis (durations: padded with NaN)."""
-    from .progress import progress_bar
 
     bar = progress_bar(len(ids), progress, f"dsnn {p.experiment}", unit="chain")
     res = []
@@ -1070,7 +1077,6 @@ def pad_durations(parts):
 
 def write_results(path, p: DSNNParams, data: dict, ids, *, n_ranks=1, command=""):
     """HDF5 (kind ``dsnn``) of one experiment, chains gathered; summary scalars as file attributes."""
-    from .io import H5Writer
 
     summ = summary(p, data)
     with H5Writer(path, kind="dsnn", params={"dsnn": p}, root_seed=p.seed, realization_ids=ids, n_ranks=n_ranks,
@@ -1180,8 +1186,6 @@ def plot_results(path, fig_path):
     """Figure of one ``balnet dsnn run`` output (layout by experiment)."""
     import warnings
 
-    from .figures import _plt, save
-    from .io import read
 
     warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
     a, at = read(path)
@@ -1274,7 +1278,6 @@ def write_summary(files, path):
     Numeric parameters that differ between the files are written as ``param_<name>``
     (the swept values of a pipeline sweep).
     """
-    from .io import H5Writer, read_attrs
 
     attrs = [read_attrs(f, kind="dsnn") for f in files]
     keys = sorted({k for a in attrs for k in a if k.startswith("summary_")})
@@ -1296,8 +1299,6 @@ def write_summary(files, path):
 
 def plot_summary(path, fig_path):
     """Bar charts of the headline numbers: accuracies, time constants, gamma shape and CV."""
-    from .figures import _plt, save
-    from .io import read
 
     a, _ = read(path)
     exp = [e.decode() if isinstance(e, bytes) else str(e) for e in a["experiment"]]

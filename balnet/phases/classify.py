@@ -94,20 +94,33 @@ sweep point, the fraction of realizations x trials in each class, the labels
 themselves and every order parameter, so any other classification can be
 recomputed from the file.  It also stores, per realization, the state that linear
 stability at :math:`x = 0` predicts and the predicted-vs-measured confusion table
-(:mod:`balnet.meanfield`, part 3).
+(:mod:`balnet.theory.dmft`, part 3).
 """
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .dynamics import get_gain
-from .params import ConfigError, NetworkParams, SimulationParams, _f, from_mapping
+from ..engine.params import (
+    ConfigError,
+    NetworkParams,
+    SimulationParams,
+    _f,
+)
+from ..model.dynamics import get_gain
+from ..model.network import realization_couplings
+from ..model.simulate import build_network
+from ..model.states import (
+    CHAOS,
+    CYCLE,
+    DECAY,
+    DIVERGENT,
+    FIXED_POINT,
+    OSCILLATION,
+    PHASES,
+)
 
 __all__ = [
     "PHASES",
@@ -121,19 +134,7 @@ __all__ = [
     "amplitude_trend",
     "order_parameters",
     "classify",
-    "classify_run",
-    "sweep_grid",
-    "phase_diagram",
-    "write_phase_diagram",
-    "lyapunov_statistics",
-    "write_lyapunov_statistics",
 ]
-
-#: Class labels; the integer label of a class is its index here (``-1``: missing).
-PHASES = ("decay", "fixed_point", "oscillation", "chaos", "cycle", "divergent")
-DECAY, FIXED_POINT, OSCILLATION, CHAOS, CYCLE, DIVERGENT = range(len(PHASES))
-MISSING = -1
-
 
 @dataclass(frozen=True)
 class PhaseCriteria:
@@ -296,22 +297,13 @@ def amplitude_trend(s: np.ndarray, dt: float) -> np.ndarray:
 # -- order parameters of one simulation file ---------------------------------------------
 
 
-def _records_from_attrs(attrs) -> tuple[NetworkParams, SimulationParams]:
-    p = attrs.get("params", {})
-    if "network" not in p or "simulation" not in p:
-        raise ConfigError("file has no network/simulation parameters (not written by balnet simulate?)")
-    return (from_mapping(NetworkParams, p["network"], strict=False),
-            from_mapping(SimulationParams, p["simulation"], strict=False))
-
-
 def final_speed(net: NetworkParams, sim: SimulationParams, ids: Sequence[int], x: np.ndarray) -> np.ndarray:
     r"""RMS speed :math:`\sqrt{\frac1N\sum_i \dot x_i^2}` of states ``x`` ``(R, B, N)`` -> ``(R, B)`` [1/tau].
 
     The vector field of realization ``ids[r]`` is rebuilt from ``net`` and the
-    root seed ``sim.seed`` (:func:`balnet.simulate.build_network`), in float64
+    root seed ``sim.seed`` (:func:`balnet.model.simulate.build_network`), in float64
     on the host, with the constant input ``sim.I0``.
     """
-    from .simulate import build_network
 
     x = np.asarray(x, dtype=np.float64)
     out = np.empty(x.shape[:2])
@@ -334,8 +326,6 @@ def locate_fixed_point(net: NetworkParams, sim: SimulationParams, k: int, x0: np
     when the RMS of :math:`F` is below ``tol`` [1/tau].  Dense solve:
     :math:`O(N^3)` per iteration, meant for the few states that settle.
     """
-    from .dynamics import get_gain
-    from .network import realization_couplings
 
     J = realization_couplings(net, sim.seed, k)
     gain = get_gain(net.gain)
@@ -505,377 +495,9 @@ def classify(op: Mapping[str, np.ndarray], criteria: PhaseCriteria | None = None
     return labels
 
 
-def _flat_params(attrs) -> dict:
-    out = {}
-    for sec, d in attrs.get("params", {}).items():
-        if isinstance(d, dict):
-            out.update(d)
-        else:
-            out[sec] = d
-    return out
-
-
-def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None) -> dict:
-    """Order parameters and labels of every trajectory of one simulation file.
-
-    Returns a dict with ``labels`` ``(R, B)`` (int8), the order parameters of
-    :func:`order_parameters`, ``realization`` ids, ``params`` (flat dict of the
-    file's parameters) and ``n_trials``.  ``lambda_max`` is taken from
-    ``lyapunov_path`` (matched by realization id and trial) when given.
-    """
-    from .io import read
-
-    c = criteria or PhaseCriteria()
-    a, attrs = read(path, ["time", "nu_E", "nu_I", "x", "neuron", "final_state", "realization"], kind="simulation")
-    net, sim = _records_from_attrs(attrs)
-    ids = [int(k) for k in a["realization"]]
-    speed = final_speed(net, sim, ids, a["final_state"])
-    rms = np.sqrt(np.mean(np.asarray(a["final_state"], float) ** 2, axis=-1))
-    lam = None
-    if lyapunov_path is not None:
-        lam = _match_lambda(lyapunov_path, ids, speed.shape[1])
-    op = order_parameters(a["time"], a["nu_E"], a["nu_I"], a["x"], speed=speed, rms=rms, lambda_max=lam,
-                          late_fraction=c.late_fraction, gain=net.gain, excitatory=np.asarray(a["neuron"]) < net.N_E)
-    first = classify(op, c)
-    op["fp_rms"] = np.full(speed.shape, np.nan)
-    x_end = np.asarray(a["final_state"], float)
-    for r, b in zip(*np.nonzero(np.isin(first, [DECAY, FIXED_POINT]))):
-        if op["rms"][r, b] < c.x_tol and op["speed"][r, b] < c.speed_tol:
-            op["fp_rms"][r, b] = op["rms"][r, b]  # already there
-            continue
-        xs, ok = locate_fixed_point(net, sim, ids[r], x_end[r, b])
-        if ok:
-            op["fp_rms"][r, b] = np.sqrt(np.mean(xs * xs))
-    op["labels"] = classify(op, c)
-    op["realization"] = np.asarray(ids)
-    op["params"] = _flat_params(attrs)
-    return op
-
-
-def _match_lambda(path, ids, n_trials) -> np.ndarray:
-    from .io import read
-
-    a, attrs = read(path, ["lambda_max", "realization"], kind="lyapunov")
-    pos = {int(k): i for i, k in enumerate(a["realization"])}
-    lam = np.full((len(ids), n_trials), np.nan)
-    L = np.asarray(a["lambda_max"], float)
-    nb = min(n_trials, L.shape[1])
-    for r, k in enumerate(ids):
-        if k in pos:
-            lam[r, :nb] = L[pos[k], :nb]
-    return lam
-
-
 # -- sweeps ---------------------------------------------------------------------------------
-
-
-def sweep_grid(param_sets: Sequence[Mapping], sweep: Sequence[str] | None = None):
-    """Place points on a grid: ``(names, values, index)``.
-
-    ``param_sets`` are flat parameter dicts (one per file).  ``sweep`` names the
-    swept parameters; by default every parameter whose value differs between
-    files.  ``values[d]`` are the sorted distinct values of ``names[d]`` and
-    ``index[i]`` the grid position of file ``i``.  Two files at the same point
-    raise :class:`ConfigError`.
-    """
-    if not param_sets:
-        raise ConfigError("no input files")
-    if sweep is None:
-        keys = sorted(set().union(*param_sets))
-        sweep = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in param_sets}) > 1]
-    names = list(sweep)
-    for n in names:
-        for p in param_sets:
-            if n not in p:
-                raise ConfigError(f"swept parameter {n!r} is not a parameter of the input files")
-    values = [sorted({p[n] for p in param_sets}, key=lambda v: (v is None, v)) for n in names]
-    index = [tuple(vals.index(p[n]) for n, vals in zip(names, values)) for p in param_sets]
-    seen = {}
-    for i, ix in enumerate(index):
-        if ix in seen:
-            where = ", ".join(f"{n}={param_sets[i][n]}" for n in names) or "(no swept parameters)"
-            raise ConfigError(f"two input files at the same sweep point {where}")
-        seen[ix] = i
-    return names, values, index
-
-
-def _coord_array(vals):
-    try:
-        return np.asarray(vals, dtype=float)
-    except (TypeError, ValueError):
-        return np.asarray([str(v) for v in vals], dtype=object)
-
-
-def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *, sweep: Sequence[str] | None = None,
-                  criteria: PhaseCriteria | None = None, predictions: bool = True) -> dict:
-    """Classify every trajectory of every run and reduce to class fractions per sweep point.
-
-    Parameters
-    ----------
-    run_paths : simulation files, one per sweep point
-    lyapunov_paths : Lyapunov files, matched to runs by their parameter values (optional;
-        points without one fall back to the periodicity rule)
-    sweep : names of swept parameters (default: the parameters that differ)
-    criteria : PhaseCriteria
-    predictions : also compare every realization's class with the state that the eigenvalues
-        of ``J`` at ``x = 0`` predict (:mod:`balnet.meanfield`, part 3; points where they do not
-        apply, e.g. ``I0 != 0``, stay missing)
-
-    Returns
-    -------
-    dict with ``dims`` (sweep names), ``coords`` (their values), ``labels``
-    ``(*grid, R, B)`` int8 (``-1`` where a point is missing), ``fractions``
-    ``(*grid, n_phases)``, every order parameter ``(*grid, R, B)``, ``realization``
-    ids and ``criteria``; with ``predictions`` also the variables of
-    :data:`balnet.meanfield.PREDICTION_VARIABLES` (``predicted`` ``(*grid, R)``,
-    ``confusion`` ``(*grid, predicted, measured)``, ``agreement`` ``(*grid)``, ...).
-    """
-    c = criteria or PhaseCriteria()
-    from .io import read_attrs
-
-    run_attrs = [read_attrs(p) for p in run_paths]
-    run_params = [_flat_params(a) for a in run_attrs]
-    names, values, index = sweep_grid(run_params, sweep)
-    lyap_for = {}
-    if lyapunov_paths:
-        lp = [_flat_params(read_attrs(p)) for p in lyapunov_paths]
-        for p, params in zip(lyapunov_paths, lp):
-            key = tuple(params.get(n) for n in names)
-            lyap_for[key] = p
-    results = []
-    for path, params in zip(run_paths, run_params):
-        key = tuple(params.get(n) for n in names)
-        results.append(classify_run(path, c, lyap_for.get(key)))
-    R = {r["labels"].shape for r in results}
-    if len(R) != 1:
-        raise ConfigError(f"input files differ in realizations x trials: {sorted(R)}")
-    (nR, nB), = R
-    grid = tuple(len(v) for v in values)
-    labels = np.full(grid + (nR, nB), MISSING, dtype=np.int8)
-    ops = {k: np.full(grid + (nR, nB), np.nan) for k in ORDER_PARAMETERS}
-    for ix, r in zip(index, results):
-        labels[ix] = r["labels"]
-        for k in ORDER_PARAMETERS:
-            ops[k][ix] = r[k]
-    fractions = np.full(grid + (len(PHASES),), np.nan)
-    for ix in itertools.product(*[range(n) for n in grid]):
-        lab = labels[ix]
-        if (lab >= 0).any():
-            fractions[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES)) / (lab >= 0).sum()
-    pd = dict(dims=names, coords=[_coord_array(v) for v in values], labels=labels, fractions=fractions,
-              realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
-    if predictions:
-        from .meanfield import confusion_table, empty_predictions, fill_predictions, run_predictions
-
-        pred = empty_predictions(grid, nR)
-        for ix, at, r in zip(index, run_attrs, results):
-            fill_predictions(pred, ix, run_predictions(at, [int(k) for k in r["realization"]]))
-        for ix in itertools.product(*[range(n) for n in grid]):
-            pred["confusion"][ix], pred["agreement"][ix] = confusion_table(pred["predicted"][ix], labels[ix])
-        pd.update(pred)
-    return pd
-
-
-def _write_sweep_coords(w, dims, coords, units):
-    for d, v in zip(dims, coords):
-        w.coord(d, v, units=units.get(d, ""), long_name=f"swept parameter {d}")
-
-
-def _param_units() -> dict:
-    from .params import describe
-
-    return {n: u for cls in (NetworkParams, SimulationParams) for n, _, u, _ in describe(cls)}
-
-
-def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases", inputs: Sequence = ()) -> None:
-    """Write :func:`phase_diagram` output to HDF5 (dimension scales over the swept parameters).
-
-    Variables: ``fractions`` (*sweep, phase), ``labels`` (*sweep, realization,
-    trial) with ``-1`` = missing, every order parameter (*sweep, realization,
-    trial); coordinate ``phase`` (0..5) with the class names in the variable
-    ``phase_name`` and the file attribute ``phases``; the linear-stability predictions
-    (:data:`balnet.meanfield.PREDICTION_VARIABLES`) when the reduction made them.
-    """
-    from .io import H5Writer
-
-    dims = list(pd["dims"])
-    units = _param_units()
-    with H5Writer(path, kind="phase_diagram", params={"criteria": dataclasses.asdict(pd["criteria"]), "sweep": dims},
-                  realization_ids=pd["realization"], command=command, phases=json.dumps(list(PHASES)),
-                  sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
-        _write_sweep_coords(w, dims, pd["coords"], units)
-        w.coord("realization", np.asarray(pd["realization"]), long_name="connectivity realization id")
-        w.coord("trial", np.arange(pd["n_trials"]), long_name="trial")
-        w.coord("phase", np.arange(len(PHASES)), long_name="phase class index (see phase_name)")
-        w.variable("phase_name", np.asarray(PHASES, dtype=object), dims=("phase",), long_name="phase class name", compress=False)
-        w.variable("fractions", pd["fractions"], dims=(*dims, "phase"), units="1",
-                   long_name="fraction of realizations x trials in each phase")
-        w.variable("labels", pd["labels"], dims=(*dims, "realization", "trial"),
-                   long_name="phase class index per realization and trial (-1: missing)")
-        for k, (u, ln) in ORDER_PARAMETERS.items():
-            w.variable(k, pd[k], dims=(*dims, "realization", "trial"), units=u, long_name=ln)
-        if "confusion" in pd:
-            from .meanfield import PREDICTION_VARIABLES
-
-            w.coord("predicted_phase", np.arange(len(PHASES)), long_name="predicted phase class index (see phase_name)")
-            for k, (extra, u, ln) in PREDICTION_VARIABLES.items():
-                w.variable(k, pd[k], dims=(*dims, *extra), units=u, long_name=ln)
 
 
 # -- Lyapunov statistics ---------------------------------------------------------------------
 
 
-def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, bins: int = 40,
-                        range_: tuple[float, float] | None = None, theory: int = 16) -> dict:
-    r"""Per-point statistics of Lyapunov files (``kind="lyapunov"``) over a sweep.
-
-    For each sweep point, over realizations ``k``, trials ``b`` and windows ``w``:
-
-    .. math::
-        \bar\lambda = \langle \lambda_{\max} \rangle_{k,b},\quad
-        \operatorname{sd}(\lambda_{\max}),\quad
-        P_+ = \Pr[\lambda_{\max} > 0],\quad
-        \bar\lambda^{\rm micro/macro} = \langle \lambda^{\rm micro/macro}_{k,b,w} \rangle,
-
-    with standard deviations, and histograms (densities) of the window FTLEs
-    :math:`\lambda^{\rm micro}_{k,b,w}` and :math:`\lambda^{\rm macro}_{k,b,w}` on
-    common bin edges (``bins`` bins over ``range_``, default the 0.5–99.5 %
-    range of all values).  Also the mean spectrum over realizations and trials.
-    Units: 1/tau; histogram densities in tau.
-
-    Returns a dict with ``dims``, ``coords``, ``edges`` ``(bins+1,)`` and arrays
-    over ``(*grid)``, ``(*grid, bin)``, ``(*grid, exponent)``,
-    ``(*grid, realization, trial)``.
-
-    With ``theory > 0`` (and every file a tanh network with a parameter ``g``), also the
-    reference curve of the SCS dynamical mean-field theory (``J0 = 0``,
-    :math:`N\to\infty`, :func:`balnet.meanfield.dmft_curves`) over ``g`` from
-    ``min(g)`` to ``max(g)`` (``theory`` values plus the measured ones; about 0.3 s per
-    value above 1): ``dmft_g``, ``dmft_lambda_max``, ``dmft_delta0``, ``dmft_tau_half``.
-    """
-    from .io import read
-
-    if bins < 1:
-        raise ConfigError(f"bins must be >= 1, got {bins}")
-    data, params = [], []
-    for p in paths:
-        a, attrs = read(p, kind="lyapunov")
-        for need in ("lambda_max", "ftle_micro", "ftle_macro", "spectrum", "realization"):
-            if need not in a:
-                raise ConfigError(f"{p} has no dataset {need!r}")
-        data.append(a)
-        params.append(_flat_params(attrs))
-    names, values, index = sweep_grid(params, sweep)
-    shapes = {d["lambda_max"].shape for d in data}
-    if len(shapes) != 1:
-        raise ConfigError(f"Lyapunov files differ in realizations x trials: {sorted(shapes)}")
-    (nR, nB), = shapes
-    nk = max(d["spectrum"].shape[-1] for d in data)
-    allv = np.concatenate([np.concatenate([np.ravel(d["ftle_micro"]), np.ravel(d["ftle_macro"])]) for d in data])
-    allv = allv[np.isfinite(allv)]
-    if range_ is None:
-        if allv.size:
-            lo, hi = np.percentile(allv, [0.5, 99.5])
-        else:
-            lo, hi = -1.0, 1.0
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
-    else:
-        lo, hi = map(float, range_)
-        if not hi > lo:
-            raise ConfigError(f"histogram range must have hi > lo, got {range_}")
-    edges = np.linspace(lo, hi, bins + 1)
-    grid = tuple(len(v) for v in values)
-
-    def full(*extra):
-        return np.full(grid + extra, np.nan)
-
-    out = dict(
-        lambda_max=full(nR, nB), lambda_max_mean=full(), lambda_max_std=full(), lambda_max_min=full(),
-        lambda_max_max=full(), fraction_positive=full(),
-        ftle_micro_mean=full(), ftle_micro_std=full(), ftle_macro_mean=full(), ftle_macro_std=full(),
-        hist_micro=full(bins), hist_macro=full(bins), spectrum_mean=full(nk), spectrum_std=full(nk),
-    )
-    for ix, d in zip(index, data):
-        lam = np.asarray(d["lambda_max"], float)
-        out["lambda_max"][ix] = lam
-        fin = lam[np.isfinite(lam)]
-        if fin.size:
-            out["lambda_max_mean"][ix] = fin.mean()
-            out["lambda_max_std"][ix] = fin.std()
-            out["lambda_max_min"][ix] = fin.min()
-            out["lambda_max_max"][ix] = fin.max()
-            out["fraction_positive"][ix] = np.mean(fin > 0)
-        for kind in ("micro", "macro"):
-            v = np.asarray(d[f"ftle_{kind}"], float).ravel()
-            v = v[np.isfinite(v)]
-            if v.size:
-                out[f"ftle_{kind}_mean"][ix] = v.mean()
-                out[f"ftle_{kind}_std"][ix] = v.std()
-                h, _ = np.histogram(np.clip(v, lo, hi), bins=edges, density=True)
-                out[f"hist_{kind}"][ix] = h
-        sp = np.asarray(d["spectrum"], float)
-        out["spectrum_mean"][ix][: sp.shape[-1]] = np.nanmean(sp.reshape(-1, sp.shape[-1]), axis=0)
-        out["spectrum_std"][ix][: sp.shape[-1]] = np.nanstd(sp.reshape(-1, sp.shape[-1]), axis=0)
-    out.update(dims=names, coords=[_coord_array(v) for v in values], edges=edges,
-               realization=np.asarray(data[0]["realization"]), n_trials=nB, n_exponents=nk)
-    if theory > 0 and all("g" in p and p.get("gain", "tanh") == "tanh" for p in params):
-        out.update(_dmft_reference([float(p["g"]) for p in params], int(theory)))
-    return out
-
-
-def _dmft_reference(gs, n: int) -> dict:
-    """SCS DMFT over [min g, max g] (coarser numerics: lambda_max to ~1e-4 relative) for the reference line."""
-    from .meanfield import MeanFieldParams, dmft_curves
-
-    lo, hi = min(gs), max(gs)
-    grid = set(np.round(np.linspace(lo, hi, n), 10)) if hi > lo else set()
-    grid |= set(gs)
-    c = dmft_curves(sorted(grid), MeanFieldParams(n_table=101, dtau=0.05))
-    return dict(dmft_g=c["g"], dmft_lambda_max=c["lambda_max"], dmft_delta0=c["delta0"], dmft_tau_half=c["tau_half"])
-
-
-LYAP_VARIABLES = {
-    "lambda_max": (("realization", "trial"), "largest Lyapunov exponent per realization and trial"),
-    "lambda_max_mean": ((), "mean of lambda_max over realizations and trials"),
-    "lambda_max_std": ((), "standard deviation of lambda_max over realizations and trials"),
-    "lambda_max_min": ((), "smallest lambda_max"),
-    "lambda_max_max": ((), "largest lambda_max"),
-    "fraction_positive": ((), "fraction of realizations x trials with lambda_max > 0"),
-    "ftle_micro_mean": ((), "mean micro (full-system) FTLE over realizations, trials, windows"),
-    "ftle_micro_std": ((), "standard deviation of the micro FTLE"),
-    "ftle_macro_mean": ((), "mean macro (population) FTLE over realizations, trials, windows"),
-    "ftle_macro_std": ((), "standard deviation of the macro FTLE"),
-    "hist_micro": (("bin",), "histogram (density) of window micro FTLEs"),
-    "hist_macro": (("bin",), "histogram (density) of window macro FTLEs"),
-    "spectrum_mean": (("exponent",), "Lyapunov spectrum averaged over realizations and trials"),
-    "spectrum_std": (("exponent",), "standard deviation of the spectrum over realizations and trials"),
-}
-
-
-def write_lyapunov_statistics(st: dict, path, *, command: str = "balnet reduce lyapunov", inputs: Sequence = ()) -> None:
-    """Write :func:`lyapunov_statistics` output to HDF5 (dimension scales over the swept parameters)."""
-    from .io import H5Writer
-
-    dims = list(st["dims"])
-    units = _param_units()
-    with H5Writer(path, kind="lyapunov_stats", params={"sweep": dims}, realization_ids=st["realization"],
-                  command=command, sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
-        _write_sweep_coords(w, dims, st["coords"], units)
-        w.coord("realization", st["realization"], long_name="connectivity realization id")
-        w.coord("trial", np.arange(st["n_trials"]), long_name="trial")
-        w.coord("exponent", np.arange(st["n_exponents"]), long_name="index of Lyapunov exponent (descending)")
-        e = st["edges"]
-        w.coord("bin", 0.5 * (e[1:] + e[:-1]), units="1/tau", long_name="FTLE histogram bin centre")
-        w.coord("bin_edge", e, units="1/tau", long_name="FTLE histogram bin edges")
-        for k, (extra, ln) in LYAP_VARIABLES.items():
-            u = "tau" if k.startswith("hist") else ("1" if k == "fraction_positive" else "1/tau")
-            w.variable(k, st[k], dims=(*dims, *extra), units=u, long_name=ln)
-        if "dmft_g" in st:
-            w.coord("dmft_g", st["dmft_g"], units="1", long_name="g of the SCS mean-field reference (J0 = 0, N -> inf)")
-            w.variable("dmft_lambda_max", st["dmft_lambda_max"], dims=("dmft_g",), units="1/tau",
-                       long_name="DMFT largest Lyapunov exponent of the SCS network (balnet.meanfield)")
-            w.variable("dmft_delta0", st["dmft_delta0"], dims=("dmft_g",), units="1",
-                       long_name="DMFT variance Delta0 = <x_i^2> of the SCS network")
-            w.variable("dmft_tau_half", st["dmft_tau_half"], dims=("dmft_g",), units="tau",
-                       long_name="DMFT half-decay time of the autocorrelation")

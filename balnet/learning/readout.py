@@ -73,8 +73,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .backend import array_namespace, to_numpy
-from .params import ConfigError
+from ..engine.backend import array_namespace, to_numpy
+from ..engine.params import ConfigError
 
 __all__ = [
     "Readout",

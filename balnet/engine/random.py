@@ -9,12 +9,12 @@ spawn keys, never by adding integers to a seed:
 * its connectivity             -> spawn key ``(k, 0)``
 * initial state of trial ``b`` -> spawn key ``(k, 1, b)``
 * noise / task inputs          -> spawn key ``(k, 2)`` (trial axis drawn jointly)
-* tangent frames / bootstrap   -> spawn key ``(k, 3, ...)`` (:mod:`balnet.lyapunov`)
+* tangent frames / bootstrap   -> spawn key ``(k, 3, ...)`` (:mod:`balnet.chaos.lyapunov`)
 * reservoir input weights, feedback weights, task data, SGD shuffling
-                               -> ``(k, 4)``, ``(k, 5)``, ``(k, 6)``, ``(k, 7)`` (:mod:`balnet.reservoir`)
-* sibling studies: ``(k, 8, ...)`` Fisher information (:mod:`balnet.fim`),
-  ``(k, 9, ...)`` dual-sampling network (:mod:`balnet.dsnn`),
-  ``(k, 10, ...)`` Kuramoto oscillators (:mod:`balnet.kuramoto`); each study
+                               -> ``(k, 4)``, ``(k, 5)``, ``(k, 6)``, ``(k, 7)`` (:mod:`balnet.learning.reservoir`)
+* sibling studies: ``(k, 8, ...)`` Fisher information (:mod:`balnet.studies.fim`),
+  ``(k, 9, ...)`` dual-sampling network (:mod:`balnet.studies.dsnn`),
+  ``(k, 10, ...)`` Kuramoto oscillators (:mod:`balnet.studies.kuramoto`); each study
   subdivides its number with further key components (``stream(seed, k, FIM, 0)``, ...)
 * a new study takes the next free purpose number and registers it here
 

@@ -1,0 +1,88 @@
+"""Sweep grids: place the files of a parameter sweep on a grid, and write its coordinates.
+
+Every reduction over a sweep (phase diagrams, Lyapunov statistics, learning curves, stability
+tables) reads the flat parameters of its input files (:func:`flat_params`), places them on a grid
+(:func:`sweep_grid`) and writes the swept values as dimension scales (:func:`write_sweep_coords`).
+"""
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .params import ConfigError, NetworkParams, SimulationParams, describe, from_mapping
+
+__all__ = [
+    "records_from_attrs",
+    "flat_params",
+    "sweep_grid",
+    "coord_array",
+    "write_sweep_coords",
+    "param_units",
+]
+
+
+def records_from_attrs(attrs) -> tuple[NetworkParams, SimulationParams]:
+    p = attrs.get("params", {})
+    if "network" not in p or "simulation" not in p:
+        raise ConfigError("file has no network/simulation parameters (not written by balnet simulate?)")
+    return (from_mapping(NetworkParams, p["network"], strict=False),
+            from_mapping(SimulationParams, p["simulation"], strict=False))
+
+
+def flat_params(attrs) -> dict:
+    out = {}
+    for sec, d in attrs.get("params", {}).items():
+        if isinstance(d, dict):
+            out.update(d)
+        else:
+            out[sec] = d
+    return out
+
+
+def sweep_grid(param_sets: Sequence[Mapping], sweep: Sequence[str] | None = None):
+    """Place points on a grid: ``(names, values, index)``.
+
+    ``param_sets`` are flat parameter dicts (one per file).  ``sweep`` names the
+    swept parameters; by default every parameter whose value differs between
+    files.  ``values[d]`` are the sorted distinct values of ``names[d]`` and
+    ``index[i]`` the grid position of file ``i``.  Two files at the same point
+    raise :class:`ConfigError`.
+    """
+    if not param_sets:
+        raise ConfigError("no input files")
+    if sweep is None:
+        keys = sorted(set().union(*param_sets))
+        sweep = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in param_sets}) > 1]
+    names = list(sweep)
+    for n in names:
+        for p in param_sets:
+            if n not in p:
+                raise ConfigError(f"swept parameter {n!r} is not a parameter of the input files")
+    values = [sorted({p[n] for p in param_sets}, key=lambda v: (v is None, v)) for n in names]
+    index = [tuple(vals.index(p[n]) for n, vals in zip(names, values)) for p in param_sets]
+    seen = {}
+    for i, ix in enumerate(index):
+        if ix in seen:
+            where = ", ".join(f"{n}={param_sets[i][n]}" for n in names) or "(no swept parameters)"
+            raise ConfigError(f"two input files at the same sweep point {where}")
+        seen[ix] = i
+    return names, values, index
+
+
+def coord_array(vals):
+    try:
+        return np.asarray(vals, dtype=float)
+    except (TypeError, ValueError):
+        return np.asarray([str(v) for v in vals], dtype=object)
+
+
+def write_sweep_coords(w, dims, coords, units):
+    for d, v in zip(dims, coords):
+        w.coord(d, v, units=units.get(d, ""), long_name=f"swept parameter {d}")
+
+
+def param_units() -> dict:
+
+    return {n: u for cls in (NetworkParams, SimulationParams) for n, _, u, _ in describe(cls)}

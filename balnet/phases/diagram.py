@@ -1,0 +1,279 @@
+"""Phase diagrams: classify every trajectory of every run of a sweep and reduce to class fractions,
+beside the linear-stability predictions (:mod:`balnet.theory.stability`); and the
+predicted-vs-measured stability table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from typing import Sequence
+
+import numpy as np
+
+from ..engine.io import H5Writer, read, read_attrs
+from ..engine.params import ConfigError
+from ..engine.progress import progress_bar
+from ..engine.sweep import (
+    coord_array,
+    flat_params,
+    param_units,
+    records_from_attrs,
+    sweep_grid,
+    write_sweep_coords,
+)
+from ..model.states import DECAY, FIXED_POINT, MISSING, PHASES
+from ..theory.dmft import MeanFieldParams
+from ..theory.stability import (
+    PREDICTION_VARIABLES,
+    confusion_table,
+    empty_predictions,
+    fill_predictions,
+    predictions_applicable,
+    run_predictions,
+)
+from .classify import (
+    ORDER_PARAMETERS,
+    PhaseCriteria,
+    classify,
+    final_speed,
+    locate_fixed_point,
+    order_parameters,
+)
+
+__all__ = [
+    "classify_run",
+    "phase_diagram",
+    "write_phase_diagram",
+    "stability_table",
+]
+
+
+def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None) -> dict:
+    """Order parameters and labels of every trajectory of one simulation file.
+
+    Returns a dict with ``labels`` ``(R, B)`` (int8), the order parameters of
+    :func:`order_parameters`, ``realization`` ids, ``params`` (flat dict of the
+    file's parameters) and ``n_trials``.  ``lambda_max`` is taken from
+    ``lyapunov_path`` (matched by realization id and trial) when given.
+    """
+
+    c = criteria or PhaseCriteria()
+    a, attrs = read(path, ["time", "nu_E", "nu_I", "x", "neuron", "final_state", "realization"], kind="simulation")
+    net, sim = records_from_attrs(attrs)
+    ids = [int(k) for k in a["realization"]]
+    speed = final_speed(net, sim, ids, a["final_state"])
+    rms = np.sqrt(np.mean(np.asarray(a["final_state"], float) ** 2, axis=-1))
+    lam = None
+    if lyapunov_path is not None:
+        lam = _match_lambda(lyapunov_path, ids, speed.shape[1])
+    op = order_parameters(a["time"], a["nu_E"], a["nu_I"], a["x"], speed=speed, rms=rms, lambda_max=lam,
+                          late_fraction=c.late_fraction, gain=net.gain, excitatory=np.asarray(a["neuron"]) < net.N_E)
+    first = classify(op, c)
+    op["fp_rms"] = np.full(speed.shape, np.nan)
+    x_end = np.asarray(a["final_state"], float)
+    for r, b in zip(*np.nonzero(np.isin(first, [DECAY, FIXED_POINT]))):
+        if op["rms"][r, b] < c.x_tol and op["speed"][r, b] < c.speed_tol:
+            op["fp_rms"][r, b] = op["rms"][r, b]  # already there
+            continue
+        xs, ok = locate_fixed_point(net, sim, ids[r], x_end[r, b])
+        if ok:
+            op["fp_rms"][r, b] = np.sqrt(np.mean(xs * xs))
+    op["labels"] = classify(op, c)
+    op["realization"] = np.asarray(ids)
+    op["params"] = flat_params(attrs)
+    return op
+
+
+def _match_lambda(path, ids, n_trials) -> np.ndarray:
+
+    a, attrs = read(path, ["lambda_max", "realization"], kind="lyapunov")
+    pos = {int(k): i for i, k in enumerate(a["realization"])}
+    lam = np.full((len(ids), n_trials), np.nan)
+    L = np.asarray(a["lambda_max"], float)
+    nb = min(n_trials, L.shape[1])
+    for r, k in enumerate(ids):
+        if k in pos:
+            lam[r, :nb] = L[pos[k], :nb]
+    return lam
+
+
+def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *, sweep: Sequence[str] | None = None,
+                  criteria: PhaseCriteria | None = None, predictions: bool = True) -> dict:
+    """Classify every trajectory of every run and reduce to class fractions per sweep point.
+
+    Parameters
+    ----------
+    run_paths : simulation files, one per sweep point
+    lyapunov_paths : Lyapunov files, matched to runs by their parameter values (optional;
+        points without one fall back to the periodicity rule)
+    sweep : names of swept parameters (default: the parameters that differ)
+    criteria : PhaseCriteria
+    predictions : also compare every realization's class with the state that the eigenvalues
+        of ``J`` at ``x = 0`` predict (:mod:`balnet.theory.dmft`, part 3; points where they do not
+        apply, e.g. ``I0 != 0``, stay missing)
+
+    Returns
+    -------
+    dict with ``dims`` (sweep names), ``coords`` (their values), ``labels``
+    ``(*grid, R, B)`` int8 (``-1`` where a point is missing), ``fractions``
+    ``(*grid, n_phases)``, every order parameter ``(*grid, R, B)``, ``realization``
+    ids and ``criteria``; with ``predictions`` also the variables of
+    :data:`balnet.theory.stability.PREDICTION_VARIABLES` (``predicted`` ``(*grid, R)``,
+    ``confusion`` ``(*grid, predicted, measured)``, ``agreement`` ``(*grid)``, ...).
+    """
+    c = criteria or PhaseCriteria()
+
+    run_attrs = [read_attrs(p) for p in run_paths]
+    run_params = [flat_params(a) for a in run_attrs]
+    names, values, index = sweep_grid(run_params, sweep)
+    lyap_for = {}
+    if lyapunov_paths:
+        lp = [flat_params(read_attrs(p)) for p in lyapunov_paths]
+        for p, params in zip(lyapunov_paths, lp):
+            key = tuple(params.get(n) for n in names)
+            lyap_for[key] = p
+    results = []
+    for path, params in zip(run_paths, run_params):
+        key = tuple(params.get(n) for n in names)
+        results.append(classify_run(path, c, lyap_for.get(key)))
+    R = {r["labels"].shape for r in results}
+    if len(R) != 1:
+        raise ConfigError(f"input files differ in realizations x trials: {sorted(R)}")
+    (nR, nB), = R
+    grid = tuple(len(v) for v in values)
+    labels = np.full(grid + (nR, nB), MISSING, dtype=np.int8)
+    ops = {k: np.full(grid + (nR, nB), np.nan) for k in ORDER_PARAMETERS}
+    for ix, r in zip(index, results):
+        labels[ix] = r["labels"]
+        for k in ORDER_PARAMETERS:
+            ops[k][ix] = r[k]
+    fractions = np.full(grid + (len(PHASES),), np.nan)
+    for ix in itertools.product(*[range(n) for n in grid]):
+        lab = labels[ix]
+        if (lab >= 0).any():
+            fractions[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES)) / (lab >= 0).sum()
+    pd = dict(dims=names, coords=[coord_array(v) for v in values], labels=labels, fractions=fractions,
+              realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
+    if predictions:
+
+        pred = empty_predictions(grid, nR)
+        for ix, at, r in zip(index, run_attrs, results):
+            fill_predictions(pred, ix, run_predictions(at, [int(k) for k in r["realization"]]))
+        for ix in itertools.product(*[range(n) for n in grid]):
+            pred["confusion"][ix], pred["agreement"][ix] = confusion_table(pred["predicted"][ix], labels[ix])
+        pd.update(pred)
+    return pd
+
+
+def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases", inputs: Sequence = ()) -> None:
+    """Write :func:`phase_diagram` output to HDF5 (dimension scales over the swept parameters).
+
+    Variables: ``fractions`` (*sweep, phase), ``labels`` (*sweep, realization,
+    trial) with ``-1`` = missing, every order parameter (*sweep, realization,
+    trial); coordinate ``phase`` (0..5) with the class names in the variable
+    ``phase_name`` and the file attribute ``phases``; the linear-stability predictions
+    (:data:`balnet.theory.stability.PREDICTION_VARIABLES`) when the reduction made them.
+    """
+
+    dims = list(pd["dims"])
+    units = param_units()
+    with H5Writer(path, kind="phase_diagram", params={"criteria": dataclasses.asdict(pd["criteria"]), "sweep": dims},
+                  realization_ids=pd["realization"], command=command, phases=json.dumps(list(PHASES)),
+                  sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
+        write_sweep_coords(w, dims, pd["coords"], units)
+        w.coord("realization", np.asarray(pd["realization"]), long_name="connectivity realization id")
+        w.coord("trial", np.arange(pd["n_trials"]), long_name="trial")
+        w.coord("phase", np.arange(len(PHASES)), long_name="phase class index (see phase_name)")
+        w.variable("phase_name", np.asarray(PHASES, dtype=object), dims=("phase",), long_name="phase class name", compress=False)
+        w.variable("fractions", pd["fractions"], dims=(*dims, "phase"), units="1",
+                   long_name="fraction of realizations x trials in each phase")
+        w.variable("labels", pd["labels"], dims=(*dims, "realization", "trial"),
+                   long_name="phase class index per realization and trial (-1: missing)")
+        for k, (u, ln) in ORDER_PARAMETERS.items():
+            w.variable(k, pd[k], dims=(*dims, "realization", "trial"), units=u, long_name=ln)
+        if "confusion" in pd:
+
+            w.coord("predicted_phase", np.arange(len(PHASES)), long_name="predicted phase class index (see phase_name)")
+            for k, (extra, u, ln) in PREDICTION_VARIABLES.items():
+                w.variable(k, pd[k], dims=(*dims, *extra), units=u, long_name=ln)
+
+
+def _labels_from_phase_diagram(pd_path, params: dict, ids: Sequence[int]):
+
+    a, attrs = read(pd_path, None)
+    dims = json.loads(attrs.get("sweep", "[]"))
+    ix = []
+    for d in dims:
+        c = np.asarray(a[d])
+        v = params.get(d)
+        hit = np.nonzero(c == v)[0] if c.dtype.kind in "OSU" else np.nonzero(np.isclose(c.astype(float), float(v)))[0]
+        if hit.size != 1:
+            return None
+        ix.append(int(hit[0]))
+    pos = {int(k): i for i, k in enumerate(a["realization"])}
+    if any(int(k) not in pos for k in ids):
+        return None
+    lab = np.asarray(a["labels"])[tuple(ix)]
+    per = np.asarray(a["period"])[tuple(ix)]
+    sel = [pos[int(k)] for k in ids]
+    return lab[sel], per[sel]
+
+
+def stability_table(run_paths: Sequence, *, phase_diagram_path=None, sweep: Sequence[str] | None = None,
+                    criteria=None, params: MeanFieldParams | None = None, progress: bool = False) -> dict:
+    r"""Predicted (linear stability at :math:`x = 0`) vs measured class, per sweep point.
+
+    For every simulation file (one per sweep point; tanh, ``I0 = 0``, no noise, else
+    :class:`ConfigError`), the predictions of :func:`stability_predictions` for each
+    realization are compared with the labels of every trial: the measured labels are taken
+    from ``phase_diagram_path`` (a ``balnet reduce phases`` file of the same runs) when
+    given, else :func:`balnet.phases.diagram.classify_run` computes them.  Returns a dict with
+    ``dims``, ``coords``, ``predicted`` ``(*grid, R)``, ``period_pred`` ``(*grid, R)``,
+    ``labels`` and ``period`` (measured) ``(*grid, R, B)``, ``lead_re``, ``lead_im``,
+    ``n_outliers`` ``(*grid, R)``, ``confusion`` ``(*grid, predicted, measured)`` counts
+    over realizations x trials (classes of :data:`balnet.model.states.PHASES`), ``agreement``
+    ``(*grid)`` (fraction on the diagonal) and ``radius`` ``(*grid)``.  (``balnet reduce
+    phases`` stores the same variables in the phase diagram, see
+    :func:`balnet.phases.diagram.phase_diagram`.)
+    """
+    import itertools
+
+
+    p = params or MeanFieldParams()
+    attrs = [read_attrs(path, kind="simulation") for path in run_paths]
+    flat = [flat_params(a) for a in attrs]
+    names, values, index = sweep_grid(flat, sweep)
+    rows = []
+    bar = progress_bar(len(run_paths), progress, "stability", unit="file")
+    for path, at, fp in zip(run_paths, attrs, flat):
+        if bar is not None:
+            bar.update(1)
+        why = predictions_applicable(*records_from_attrs(at))
+        if why:
+            raise ConfigError(f"{path}: linear-stability predictions do not apply: {why}")
+        a, _ = read(path, ["realization"])
+        ids = [int(k) for k in a["realization"]]
+        pred = run_predictions(at, ids, p.margin)
+        got = _labels_from_phase_diagram(phase_diagram_path, fp, ids) if phase_diagram_path else None
+        if got is None:
+            cr = classify_run(path, criteria)
+            got = cr["labels"], cr["period"]
+        rows.append((ids, pred, got[0], got[1]))
+    if bar is not None:
+        bar.close()
+    shapes = {r[2].shape for r in rows}
+    if len(shapes) != 1:
+        raise ConfigError(f"input files differ in realizations x trials: {sorted(shapes)}")
+    (nR, nB), = shapes
+    grid = tuple(len(v) for v in values)
+    res = empty_predictions(grid, nR)
+    res.update(labels=np.full(grid + (nR, nB), -1, np.int8), period=np.full(grid + (nR, nB), np.nan))
+    for ix, (ids, pred, lab, per) in zip(index, rows):
+        fill_predictions(res, ix, pred)
+        res["labels"][ix] = lab
+        res["period"][ix] = per
+    for ix in itertools.product(*[range(n) for n in grid]):
+        res["confusion"][ix], res["agreement"][ix] = confusion_table(res["predicted"][ix], res["labels"][ix])
+    res.update(dims=names, coords=[coord_array(v) for v in values], realization=np.asarray(rows[0][0]), n_trials=nB)
+    return res

@@ -1,0 +1,1 @@
+"""Sibling studies on the same engine: each its own science, output and figures."""
