@@ -523,3 +523,18 @@ def test_n676_record_network_stays_twisted():
     assert sim["stays_twisted"].all()
     assert sim["r_twist"][:, -1].min() > 0.999 and sim["r_inphase"][:, -1].max() < 0.05
     np.testing.assert_allclose(sim["decay_rate"], r.lam_max_closed, rtol=0.1)
+
+
+@pytest.mark.slow
+def test_record_network_n11440_certified():
+    """The pattern warm start at n = 11440, q = 715 (wavelength 16; offsets -5..5 mod 16 fixed, the classes +-5
+    left to the MILP) gives degree 7822, mu = 7822/11439 = 0.683801 >= 0.6838 (Yoneda et al. 2021), optimal
+    within the pattern, with 21 defects as the family rule D = k + 4 (k = 17) predicts; the certificate proves
+    stability (upper bound -0.115) and contains the float64 closed-form max lambda_m.  Cost: about 15-30 s."""
+    n, q = 11440, 715
+    r = K.max_degree_twisted(n, q, fixed=K.parse_pattern("16:0-4,12-15:5,11", n), time_limit=300)
+    assert r.feasible and r.optimal and r.certified and r.degree == 7822
+    assert r.mu == pytest.approx(7822 / 11439) and r.mu >= 0.6838
+    full = [k for k in range(1, n // 2 + 1) if k % 16 in (0, 1, 2, 3, 4, 5, 11, 12, 13, 14, 15)]
+    assert set(r.offsets) <= set(full) and len(full) - len(r.offsets) == 21
+    assert r.lam_max_lower <= r.lam_max_closed <= r.lam_max_upper < -0.1
