@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 from snakeutil import needs_snakemake, smk
 
 from balnet.engine.backend import to_numpy
@@ -340,7 +341,8 @@ def test_cli_run_and_reduce(tmp_path):
                  "--ngd-figure", str(figs[2]), "--edge-figure", str(figs[3])]) == 0
     arr, _ = read(s)
     assert abs(arr["exponent_m_lambda"][0] + 1) < 0.2
-    assert all(f.stat().st_size > 1000 for f in figs)
+    for f, panels in zip(figs, (3, 2, 3)):  # spectrum, GD threshold, NGD comparison
+        check_png(f, panels, colors=("tab:blue",))
 
 
 @pytest.mark.slow
@@ -370,8 +372,8 @@ def test_pipeline_fim(wf):
 
     smk(wf, "fim", "--cores", "2", "--configfile", "tests/workflow/fim.yaml")
     res = wf / "results" / "test" / "fim"
-    for name in ("fim_summary.h5", "fim_spectrum.png", "fim_lr_threshold.png", "fim_ngd.png"):
-        assert (res / name).stat().st_size > 0, name
+    for name, panels in (("fim_spectrum.png", 3), ("fim_lr_threshold.png", 2), ("fim_ngd.png", 3)):
+        check_png(res / name, panels, colors=("tab:blue", "tab:orange"))  # two series (tanh, relu) or methods
     arr, _ = read(res / "fim_summary.h5")
     assert len(arr["M"]) == 4
     np.testing.assert_allclose(arr["m_lambda"], arr["theory_m_lambda_fs"], rtol=0.35)

@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.engine.backend import to_numpy
 from balnet.engine.io import read
@@ -396,7 +397,7 @@ def test_cli_run_reduce_er(tmp_path):
     for n in (22, 44):
         assert main(["kuramoto", "run", "--n", str(n), "--t-sim", "40", "--trials", "2", "-q",
                      "-o", str(tmp_path / f"n{n}.h5"), "--figure", str(tmp_path / f"n{n}.png")]) == 0
-        assert (tmp_path / f"n{n}.png").stat().st_size > 0
+        check_png(tmp_path / f"n{n}.png", 3, colors=("tab:blue", "tab:orange", "tab:green"))
     a, at = read(tmp_path / "n22.h5")
     assert at["kind"] == "kuramoto" and at["best_degree"] == 14 and at["sim_stays_twisted"] == 1
     assert at["best_certified"] == 1 and "interval" in at["certificate_method"]
@@ -480,9 +481,9 @@ def test_snakemake_target(wf):
     assert list(s["n"]) == [22, 44]
     assert s["best_mu"][0] == pytest.approx(2 / 3) and s["best_mu"][1] == pytest.approx(29 / 43)
     assert (s["sim_stays_twisted"] == 1).all() and at["best_n"] == 44
-    assert (res / "kuramoto_mu_vs_n.png").stat().st_size > 0
+    check_png(res / "kuramoto_mu_vs_n.png", 1)
     for n in (22, 44):
-        assert (res / f"n~{n}" / "kuramoto_sim.png").exists()
+        check_png(res / f"n~{n}" / "kuramoto_sim.png", 3, colors=("tab:blue", "tab:orange", "tab:green"))
 
 
 # -- slow ------------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..engine.backend import scipy_special, to_numpy
+from ..engine.backend import check_backend, scipy_special, to_numpy
 from ..engine.figures import _plt, save
 from ..engine.io import H5Writer, read
 from ..engine.params import ConfigError, _f
@@ -254,8 +254,7 @@ class FimParams:
             raise ConfigError("lr_c_min must be < lr_c_max")
         if round(self.alpha0 * self.M) < 1:
             raise ConfigError("alpha0*M must be >= 1")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
 

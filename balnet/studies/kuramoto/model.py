@@ -123,7 +123,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mpmath import iv
 
-from ...engine.backend import to_numpy
+from ...engine.backend import check_backend, to_numpy
 from ...engine.figures import _plt, save
 from ...engine.integrators import RK4
 from ...engine.params import ConfigError, _f
@@ -218,8 +218,7 @@ class KuramotoParams:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
     def twist_list(self) -> list[int]:
         return parse_twists(self.twists, self.n)
@@ -252,8 +251,7 @@ class ERParams:
                 raise ConfigError(f"{name} must be a positive number, got {v}")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
 
 def parse_twists(spec, n: int) -> list[int]:
