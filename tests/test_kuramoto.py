@@ -531,7 +531,7 @@ def test_record_network_n11440_certified():
     """The pattern warm start at n = 11440, q = 715 (wavelength 16; offsets -5..5 mod 16 fixed, the classes +-5
     left to the MILP) gives degree 7822, mu = 7822/11439 = 0.683801 >= 0.6838 (Yoneda et al. 2021), optimal
     within the pattern, with 21 defects as the family rule D = k + 4 (k = 17) predicts; the certificate proves
-    stability (upper bound -0.115) and contains the float64 closed-form max lambda_m.  Cost: about 15-30 s."""
+    stability (upper bound -0.115) and contains the float64 closed-form max lambda_m.  Cost: about 40 s."""
     n, q = 11440, 715
     r = K.max_degree_twisted(n, q, fixed=K.parse_pattern("16:0-4,12-15:5,11", n), time_limit=300)
     assert r.feasible and r.optimal and r.certified and r.degree == 7822
