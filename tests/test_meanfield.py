@@ -323,22 +323,35 @@ def test_stability_table_against_simulation(stab):
 
 
 def test_oscillation_predicted_with_its_period(tmp_path):
-    # J0 = 2, g = 0.8, N = 200, realizations 0-5: realization 5 has a complex outlier pair
-    # mu = 1.092 +- 0.284i (predicted oscillation, period 2 pi / 0.284 = 22.1 tau), the others a
-    # real outlier > 1 (predicted non-trivial fixed point).  Measured: every class as predicted
-    # (agreement 1.0), period of the oscillation 20.0 tau (T = 200: spectral resolution
-    # 1/200 per tau, +-2 tau here); the Hopf-onset period is a linear estimate: tolerance 20 %.
+    # J0 = 2, g = 0.8, N = 200: the eigenvalues of J alone (no simulation) pick the first seed in
+    # 0-19 whose realizations 0-3 include a complex outlier pair just past the Hopf onset
+    # (1 < Re mu < 1.05, where the linear period 2 pi / Im mu is expected to hold), then that seed
+    # is simulated.  Measured (seed 9, realization 0, mu = 1.031 +- 0.454i, predicted period
+    # 13.8 tau): every class as predicted, measured period 14.3 tau (T = 200: spectral resolution
+    # 1/200 per tau).  The period is a linear estimate: tolerance 20 %.  (Further from onset the
+    # linear estimate drifts: seed 0, Re mu = 1.079, gives 20.0 against 16.4.)
     from balnet.phases.diagram import stability_table
 
+    net = NetworkParams(N=200, J0=2.0, g=0.8)
+    pick = None
+    for seed in range(20):
+        pr = stability_predictions(net, seed, range(4))
+        near = [r for r in range(4) if pr["predicted"][r] == OSCILLATION and 1.0 < pr["lead_re"][r] < 1.05]
+        if near:
+            pick = seed, near[0]
+            break
+    assert pick is not None, "no near-onset oscillation among seeds 0-19"
+    seed, k = pick
     p = tmp_path / "osc.h5"
     r = _cli("simulate", "-q", "--N", "200", "--J0", "2", "--g", "0.8", "--T", "200", "--t-warmup", "100",
-             "--dt", "0.1", "--realizations", "6", "--trials", "1", "--n-record", "10", "-o", str(p))
+             "--dt", "0.1", "--realizations", "4", "--trials", "1", "--n-record", "10", "--seed", str(seed),
+             "-o", str(p))
     assert r.returncode == 0, r.stderr
     st = stability_table([p])
-    np.testing.assert_array_equal(st["predicted"], [FIXED_POINT] * 5 + [OSCILLATION])
-    assert st["agreement"] >= 5 / 6, (st["predicted"], st["labels"])
-    assert st["labels"][5, 0] == OSCILLATION
-    assert st["period"][5, 0] == pytest.approx(st["period_pred"][5], rel=0.2)
+    assert st["predicted"][k] == OSCILLATION
+    assert st["agreement"] >= 3 / 4, (st["predicted"], st["labels"])
+    assert st["labels"][k, 0] == OSCILLATION
+    assert st["period"][k, 0] == pytest.approx(st["period_pred"][k], rel=0.2)
 
 
 def test_cli_stability_and_dmft(balanced_runs, stab, tmp_path):
