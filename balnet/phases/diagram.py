@@ -10,6 +10,7 @@ import json
 from typing import Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from ..engine.io import H5Writer, read, read_attrs
 from ..engine.params import ConfigError
@@ -37,12 +38,14 @@ from .classify import (
     PhaseCriteria,
     classify,
     final_speed,
+    fixed_point_growth,
     locate_fixed_point,
     order_parameters,
 )
 
 __all__ = [
     "classify_run",
+    "lyapunov_evidence",
     "phase_diagram",
     "write_phase_diagram",
     "stability_table",
@@ -54,8 +57,12 @@ def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None
 
     Returns a dict with ``labels`` ``(R, B)`` (int8), the order parameters of
     :func:`order_parameters`, ``realization`` ids, ``params`` (flat dict of the
-    file's parameters) and ``n_trials``.  ``lambda_max`` is taken from
-    ``lyapunov_path`` (matched by realization id and trial) when given.
+    file's parameters) and ``n_trials``.  ``lambda_max`` and its interval are taken from
+    ``lyapunov_path`` (matched by realization id and trial) when given
+    (:func:`lyapunov_evidence`).  Every trajectory that is at rest or converging (every
+    part of the late window smaller than the one before) gets Newton's fixed point from
+    its final state (:func:`locate_fixed_point`, order parameter ``fp_rms``) and that
+    point's stability (:func:`fixed_point_growth`, ``fp_growth``).
     """
 
     c = criteria or PhaseCriteria()
@@ -64,38 +71,66 @@ def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None
     ids = [int(k) for k in a["realization"]]
     speed = final_speed(net, sim, ids, a["final_state"])
     rms = np.sqrt(np.mean(np.asarray(a["final_state"], float) ** 2, axis=-1))
-    lam = None
+    lam = ci = div = None
     if lyapunov_path is not None:
-        lam = _match_lambda(lyapunov_path, ids, speed.shape[1])
+        lam, ci, div = lyapunov_evidence(lyapunov_path, ids, speed.shape[1], c.lambda_level)
     op = order_parameters(a["time"], a["nu_E"], a["nu_I"], a["x"], speed=speed, rms=rms, lambda_max=lam,
-                          late_fraction=c.late_fraction, gain=net.gain, excitatory=np.asarray(a["neuron"]) < net.N_E)
-    first = classify(op, c)
+                          lambda_ci=ci, late_fraction=c.late_fraction, gain=net.gain,
+                          excitatory=np.asarray(a["neuron"]) < net.N_E, parts=c.trend_parts)
+    op["lyapunov_divergent"] = np.zeros(speed.shape) if div is None else div.astype(float)
     op["fp_rms"] = np.full(speed.shape, np.nan)
+    op["fp_growth"] = np.full(speed.shape, np.nan)
     x_end = np.asarray(a["final_state"], float)
-    for r, b in zip(*np.nonzero(np.isin(first, [DECAY, FIXED_POINT]))):
-        if op["rms"][r, b] < c.x_tol and op["speed"][r, b] < c.speed_tol:
-            op["fp_rms"][r, b] = op["rms"][r, b]  # already there
-            continue
+    with np.errstate(invalid="ignore"):
+        candidate = (op["speed"] < c.speed_tol) | (op["trend"] < -c.trend_tol) | (op["activity_trend"] < -c.trend_tol)
+    candidate &= np.isfinite(op["speed"]) & (op["rms"] <= c.diverge)
+    for r, b in zip(*np.nonzero(candidate)):
         xs, ok = locate_fixed_point(net, sim, ids[r], x_end[r, b])
         if ok:
             op["fp_rms"][r, b] = np.sqrt(np.mean(xs * xs))
+            op["fp_growth"][r, b] = fixed_point_growth(net, sim, ids[r], xs)
     op["labels"] = classify(op, c)
     op["realization"] = np.asarray(ids)
     op["params"] = flat_params(attrs)
     return op
 
 
-def _match_lambda(path, ids, n_trials) -> np.ndarray:
+def lyapunov_evidence(path, ids, n_trials, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``lambda_max`` ``(R, B)``, its confidence interval ``(R, B, 2)`` and the divergence flag
+    ``(R, B)`` of the trajectories ``ids`` in a Lyapunov file (``nan`` / ``False`` where absent).
 
-    a, attrs = read(path, ["lambda_max", "realization"], kind="lyapunov")
+    The interval is the file's ``lambda_max_ci`` (bootstrap over windows) when present, else
+    the Student-t interval of the mean window FTLE at ``level``,
+    :math:`\bar\lambda \pm t_{(1+\text{level})/2,\,W-1}\, s/\sqrt W` over the ``W`` windows of
+    ``ftle_micro`` (``nan`` for ``W < 2``).  A trajectory flagged ``divergent`` in the file
+    (non-finite state during the Lyapunov run) has ``lambda_max = nan``.
+    """
+    a, attrs = read(path, None, kind="lyapunov")
     pos = {int(k): i for i, k in enumerate(a["realization"])}
     lam = np.full((len(ids), n_trials), np.nan)
+    ci = np.full((len(ids), n_trials, 2), np.nan)
+    div = np.zeros((len(ids), n_trials), bool)
     L = np.asarray(a["lambda_max"], float)
+    if "lambda_max_ci" in a:
+        C = np.asarray(a["lambda_max_ci"], float)
+    elif "ftle_micro" in a and np.shape(a["ftle_micro"])[-1] >= 2:
+        F = np.asarray(a["ftle_micro"], float)
+        W = F.shape[-1]
+        half = student_t.ppf(0.5 * (1 + level), W - 1) * F.std(-1, ddof=1) / np.sqrt(W)
+        m = F.mean(-1)
+        C = np.stack([m - half, m + half], axis=-1)
+    else:
+        C = np.full(L.shape + (2,), np.nan)
+    D = np.asarray(a["divergent"], bool) if "divergent" in a else np.zeros(L.shape, bool)
     nb = min(n_trials, L.shape[1])
     for r, k in enumerate(ids):
         if k in pos:
             lam[r, :nb] = L[pos[k], :nb]
-    return lam
+            ci[r, :nb] = C[pos[k], :nb]
+            div[r, :nb] = D[pos[k], :nb]
+    lam[div] = np.nan
+    ci[div] = np.nan
+    return lam, ci, div
 
 
 def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *, sweep: Sequence[str] | None = None,

@@ -1,0 +1,3 @@
+"""placeholder"""
+def evaluate_grid(*a): pass
+def markdown_tables(*a): pass
