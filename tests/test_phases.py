@@ -31,6 +31,7 @@ from balnet.model.states import (
     FIXED_POINT,
     OSCILLATION,
     PHASES,
+    UNDETERMINED,
 )
 from balnet.phases.classify import (
     PhaseCriteria,
@@ -112,7 +113,8 @@ def test_amplitude_trend_exact():
 
 def test_synchrony_of_identical_and_random_phase_neurons():
     """Golomb synchrony: identical neurons chi = 1 (to 1e-12); N independent random phases
-    chi ~ N^-1/2 (here 0.5 N^-1/2 < chi < 2 N^-1/2, N = 400)."""
+    chi ~ N^-1/2 (here 0.5 N^-1/2 < chi < 2 N^-1/2, N = 400); the population period is the
+    neurons' period (10 tau, exact on an FFT bin) in both cases."""
     dt, N = 0.1, 400
     t = np.arange(0, 200, dt)
     rng = np.random.default_rng(3)
@@ -122,15 +124,21 @@ def test_synchrony_of_identical_and_random_phase_neurons():
         nu = r.mean(axis=1)[None, None]
         op = order_parameters(t, nu, nu, x[None, None], speed=np.ones((1, 1)), rms=np.ones((1, 1)))
         assert lo < op["synchrony"][0, 0] < hi
-        assert op["period"][0, 0] == pytest.approx(10.0, rel=0.05) or phases.any()
+        # the population signal of identical-frequency neurons is a period-10 sinusoid whatever the phases
+        # (amplitude ~ N^-1/2 for random ones): the spectral period is 10 in both cases (bin 20 of 2000 samples)
+        assert op["period"][0, 0] == pytest.approx(10.0, rel=1e-9)
 
 
 # -- classifier on constructed order parameters ------------------------------------------
 
 
 def _op(**kw):
-    base = dict(speed=0.5, rms=1.0, std_nu=0.2, var_x=1.0, synchrony=0.5, trend=0.0, f_peak=0.1, period=10.0,
-                coherence=0.9, recurrence_pop=0.2, recurrence_x=0.2, lambda_max=np.nan)
+    base = dict(speed=0.5, rms=1.0, std_nu=0.2, var_x=1.0, synchrony=0.5, trend=0.0, activity_trend=0.0, f_peak=0.1,
+                period=10.0, coherence=0.9, recurrence_pop=0.2, recurrence_x=0.2, return_x=0.2, lambda_max=np.nan,
+                lambda_lo=np.nan, lambda_hi=np.nan, fp_rms=np.nan, fp_growth=np.nan)
+    if "lam" in kw:  # lambda_max with an interval (lo, hi)
+        lo, hi = kw.pop("lam")
+        kw.update(lambda_max=0.5 * (lo + hi), lambda_lo=lo, lambda_hi=hi)
     base.update(kw)
     return {k: np.atleast_1d(np.asarray(v, float)) for k, v in base.items()}
 
@@ -140,28 +148,43 @@ def _op(**kw):
     [
         (dict(speed=1e-12, rms=1e-9), DECAY),
         (dict(speed=1e-12, rms=0.8), FIXED_POINT),
-        (dict(speed=5e-4, rms=5e-3, lambda_max=-0.03), DECAY),  # slow decay, still below both tolerances
-        (dict(speed=5e-4, rms=0.04, lambda_max=-0.02), DECAY),  # s/rho = 0.0125 >= 0.02/2: heading to x = 0
-        (dict(speed=5e-4, rms=0.8, lambda_max=-0.02), FIXED_POINT),  # s/rho << 0.01: at x* != 0
-        (dict(speed=0.02, rms=0.05, trend=-0.03, lambda_max=-0.03), DECAY),  # converging to 0
-        (dict(speed=0.01, rms=1.5, trend=-0.03, lambda_max=-0.03), FIXED_POINT),  # converging to x* != 0
-        (dict(speed=0.02, rms=0.05, trend=-0.03), DECAY),  # same without lambda: rate from the trend
-        (dict(trend=-0.03, lambda_max=0.2), CHAOS),  # chaos wins over a shrinking amplitude
-        (dict(trend=-0.003, lambda_max=0.0), CYCLE),  # decays slower than trend_tol: not classified as converging
+        (dict(speed=5e-4, rms=0.04, fp_rms=0.0, fp_growth=-0.5), DECAY),  # at rest, Newton: x* = 0
+        (dict(speed=5e-4, rms=0.8, fp_rms=0.8, fp_growth=-0.5), FIXED_POINT),
+        # moving: converging (every part shrinks), Newton finds a stable x*
+        (dict(speed=0.02, rms=0.5, trend=-0.03, activity_trend=-0.03, fp_rms=0.0, fp_growth=-0.03), DECAY),
+        (dict(speed=0.01, rms=1.5, trend=-0.03, fp_rms=1.4, fp_growth=-0.03), FIXED_POINT),
+        # x* = 0 but the activity does not shrink toward it: contradiction, undetermined
+        (dict(speed=0.02, rms=0.5, trend=-0.03, activity_trend=0.0, fp_rms=0.0, fp_growth=-0.03), UNDETERMINED),
+        # converging but Newton's fixed point is unstable (x = 0 of a chaotic SCS net): not a settle label
+        (dict(speed=0.05, rms=0.8, trend=-0.03, activity_trend=-0.01, fp_rms=0.0, fp_growth=0.5), CHAOS),
+        (dict(speed=0.05, rms=0.8, trend=-0.03, fp_rms=0.0, fp_growth=0.5, return_x=np.nan), UNDETERMINED),
+        # converging without Newton: only a small state shrinking at the linear-decay pace counts
+        (dict(speed=2e-3, rms=5e-3, trend=-0.03, activity_trend=-0.03), DECAY),
+        (dict(speed=0.02, rms=0.5, trend=-0.03, activity_trend=-0.03, return_x=0.95), UNDETERMINED),
+        # the issue 18 case: a noisy negative trend, Newton fails: chaos from the irregular signal, not decay
+        (dict(speed=0.07, rms=0.91, trend=-0.007, activity_trend=0.01, return_x=0.05), CHAOS),
+        (dict(trend=-0.03, lam=(0.1, 0.3)), CHAOS),  # chaos wins over a shrinking amplitude
+        (dict(trend=-0.003, lam=(-0.01, 0.01)), UNDETERMINED),  # lambda consistent with 0, nothing recurs
+        (dict(recurrence_x=0.99, lam=(-0.01, 0.01)), CYCLE),
+        (dict(lam=(0.019, 0.05)), CHAOS),  # lambda = 0.035 above its own uncertainty
+        (dict(lam=(-0.005, 0.043)), UNDETERMINED),  # lambda = 0.019 whose interval holds 0
+        (dict(lam=(-0.3, -0.1)), UNDETERMINED),  # contracting but still moving and not located: a transient
         (dict(recurrence_pop=0.99, recurrence_x=0.99, synchrony=0.6), OSCILLATION),
-        (dict(recurrence_pop=0.99, recurrence_x=0.99, synchrony=0.6, lambda_max=0.001), OSCILLATION),
+        (dict(recurrence_pop=0.99, recurrence_x=0.99, synchrony=0.6, lam=(-0.01, 0.012)), OSCILLATION),
         (dict(recurrence_pop=0.99, recurrence_x=0.99, synchrony=0.05), CYCLE),  # periodic but asynchronous
         (dict(recurrence_pop=0.99, synchrony=0.6, std_nu=1e-5), CYCLE),  # population does not move
         (dict(), CHAOS),  # no lambda: nothing recurs -> chaos
-        (dict(lambda_max=0.2, recurrence_pop=0.99, synchrony=0.6), CHAOS),  # lambda wins over recurrence
-        (dict(lambda_max=0.0), CYCLE),  # non-chaotic, moving, not a coherent rhythm
+        (dict(return_x=np.nan), UNDETERMINED),  # no lambda, no decorrelation within the window: no evidence
+        (dict(lam=(0.1, 0.3), recurrence_pop=0.99, synchrony=0.6), CHAOS),  # lambda wins over recurrence
         (dict(rms=np.inf), DIVERGENT),
         (dict(speed=np.nan), DIVERGENT),
         (dict(rms=1e7, speed=1e-12), DIVERGENT),
+        (dict(lyapunov_divergent=1.0), DIVERGENT),
     ],
 )
 def test_classify_rules(kw, label):
-    assert classify(_op(**kw))[0] == label, PHASES[label]
+    got = classify(_op(**kw))[0]
+    assert got == label, (PHASES[got], PHASES[label])
 
 
 def test_criteria_validation():
@@ -171,6 +194,10 @@ def test_criteria_validation():
         from_mapping(PhaseCriteria, {"speed_tl": 1})
     c = from_mapping(PhaseCriteria, {"speed_tol": "1e-6"})
     assert classify(_op(speed=1e-5, rms=1.0), c)[0] != FIXED_POINT
+    with pytest.raises(ConfigError, match="lambda_level"):
+        from_mapping(PhaseCriteria, {"lambda_level": 1.0})
+    with pytest.raises(ConfigError, match="trend_parts"):
+        from_mapping(PhaseCriteria, {"trend_parts": 1})
 
 
 # -- real simulations ----------------------------------------------------------------------
@@ -326,7 +353,8 @@ def test_phase_diagram_file(tmp_path):
         runs.append(p)
         lam = np.full((2, 1), 0.3 if g > 1 else -0.5)
         q = tmp_path / f"lyap_{g}_{J0}.h5"
-        _write_lyap(q, g, J0, lam, np.zeros((2, 1, 4)), np.zeros((2, 1, 4)))
+        micro = lam[..., None] + np.array([-0.02, 0.01, 0.02, -0.01])  # mean lam, t-interval half-width 0.03
+        _write_lyap(q, g, J0, lam, micro, np.zeros((2, 1, 4)))
         lyaps.append(q)
     pd = phase_diagram(runs, lyaps, sweep=["g", "J0"])
     assert pd["dims"] == ["g", "J0"]
@@ -342,6 +370,17 @@ def test_phase_diagram_file(tmp_path):
     assert ds["labels"].dims == ("g", "J0", "realization", "trial")
     assert ds["g"].values.tolist() == [0.5, 2.0] and ds["speed"].attrs["units"] == "1/tau"
     assert [str(v) for v in ds["phase_name"].values] == list(PHASES)
+    # phase names are the coordinate: select by name; integer labels index the same list
+    assert [str(v) for v in ds["phase"].values] == list(PHASES)
+    assert float(ds.fractions.sel(g=2.0, J0=0.0, phase="chaos")) == 1.0
+    assert float(ds.fractions.sel(g=0.5, J0=0.0, phase="decay")) == 1.0
+    assert ds["phase_index"].values.tolist() == list(range(len(PHASES)))
+    # Wilson 95 % interval of 2 of 2 (exact): [n / (n + z^2), 1] with z = 1.959964
+    z2 = 1.959963984540054**2
+    assert float(ds.fractions_lo.sel(g=2.0, J0=0.0, phase="chaos")) == pytest.approx(2 / (2 + z2), rel=1e-9)
+    assert float(ds.fractions_hi.sel(g=2.0, J0=0.0, phase="chaos")) == 1.0
+    assert float(ds.fractions_hi.sel(g=2.0, J0=0.0, phase="decay")) == pytest.approx(z2 / (2 + z2), rel=1e-9)
+    assert int(ds.counts.sel(g=2.0, J0=0.0, phase="chaos")) == 2
     ds.close()
     fig = tmp_path / "pd.png"
     r = cli("reduce", "phases", *map(str, runs), "--lyapunov", *map(str, lyaps), "--sweep", "g", "J0",

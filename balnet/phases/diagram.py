@@ -9,7 +9,9 @@ import itertools
 import json
 from typing import Sequence
 
+import h5py
 import numpy as np
+from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ..engine.io import H5Writer, read, read_attrs
@@ -47,6 +49,7 @@ __all__ = [
     "classify_run",
     "lyapunov_evidence",
     "phase_diagram",
+    "wilson_interval",
     "write_phase_diagram",
     "stability_table",
 ]
@@ -133,8 +136,32 @@ def lyapunov_evidence(path, ids, n_trials, level: float = 0.95) -> tuple[np.ndar
     return lam, ci, div
 
 
+def wilson_interval(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    r"""Wilson score interval of a binomial proportion :math:`\hat p = k/n`.
+
+    .. math::
+        \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}},
+        \qquad z = \Phi^{-1}\big(\tfrac{1+\text{level}}{2}\big),
+
+    (Wilson, J. Am. Stat. Assoc. 22:209, 1927; Brown, Cai & DasGupta, Stat. Sci. 16:101, 2001).
+    Unlike the Wald interval it stays inside [0, 1] and does not collapse at ``k = 0`` or ``k = n``
+    (``k = 0``, ``n = 8``: upper bound 0.32 at 95 %).  Broadcasts; ``nan`` where ``n = 0``.
+    """
+    k = np.asarray(k, float)
+    n = np.asarray(n, float)
+    z = float(norm.ppf(0.5 * (1 + level)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        den = 1 + z * z / n
+        mid = (p + z * z / (2 * n)) / den
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+        lo = np.where(n > 0, np.clip(mid - half, 0.0, 1.0), np.nan)
+        hi = np.where(n > 0, np.clip(mid + half, 0.0, 1.0), np.nan)
+    return lo, hi
+
+
 def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *, sweep: Sequence[str] | None = None,
-                  criteria: PhaseCriteria | None = None, predictions: bool = True) -> dict:
+                  criteria: PhaseCriteria | None = None, predictions: bool = True, level: float = 0.95) -> dict:
     """Classify every trajectory of every run and reduce to class fractions per sweep point.
 
     Parameters
@@ -147,13 +174,15 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
     predictions : also compare every realization's class with the state that the eigenvalues
         of ``J`` at ``x = 0`` predict (:mod:`balnet.theory.dmft`, part 3; points where they do not
         apply, e.g. ``I0 != 0``, stay missing)
+    level : confidence level of the Wilson intervals of the fractions
 
     Returns
     -------
     dict with ``dims`` (sweep names), ``coords`` (their values), ``labels``
     ``(*grid, R, B)`` int8 (``-1`` where a point is missing), ``fractions``
-    ``(*grid, n_phases)``, every order parameter ``(*grid, R, B)``, ``realization``
-    ids and ``criteria``; with ``predictions`` also the variables of
+    ``(*grid, n_phases)`` with their Wilson intervals ``fractions_lo``/``fractions_hi`` and the
+    ``counts`` (:func:`wilson_interval`; the realizations x trials of a point are the trials of
+    a binomial), every order parameter ``(*grid, R, B)``, ``realization`` ids and ``criteria``; with ``predictions`` also the variables of
     :data:`balnet.theory.stability.PREDICTION_VARIABLES` (``predicted`` ``(*grid, R)``,
     ``confusion`` ``(*grid, predicted, measured)``, ``agreement`` ``(*grid)``, ...).
     """
@@ -183,12 +212,16 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
         labels[ix] = r["labels"]
         for k in ORDER_PARAMETERS:
             ops[k][ix] = r[k]
-    fractions = np.full(grid + (len(PHASES),), np.nan)
+    counts = np.zeros(grid + (len(PHASES),), np.int64)
     for ix in itertools.product(*[range(n) for n in grid]):
         lab = labels[ix]
-        if (lab >= 0).any():
-            fractions[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES)) / (lab >= 0).sum()
+        counts[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES))
+    n = counts.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = np.where(n > 0, counts / np.maximum(n, 1), np.nan)
+    lo, hi = wilson_interval(counts, n, level)
     pd = dict(dims=names, coords=[coord_array(v) for v in values], labels=labels, fractions=fractions,
+              fractions_lo=lo, fractions_hi=hi, counts=counts, level=level,
               realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
     if predictions:
 
@@ -204,32 +237,45 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
 def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases", inputs: Sequence = ()) -> None:
     """Write :func:`phase_diagram` output to HDF5 (dimension scales over the swept parameters).
 
-    Variables: ``fractions`` (*sweep, phase), ``labels`` (*sweep, realization,
-    trial) with ``-1`` = missing, every order parameter (*sweep, realization,
-    trial); coordinate ``phase`` (0..5) with the class names in the variable
-    ``phase_name`` and the file attribute ``phases``; the linear-stability predictions
+    Variables: ``fractions`` (*sweep, phase) with their Wilson intervals ``fractions_lo``,
+    ``fractions_hi`` and the ``counts``, ``labels`` (*sweep, realization, trial) (integer index
+    into the file attribute ``phases``, ``-1`` = missing), every order parameter (*sweep,
+    realization, trial); the coordinate ``phase`` holds the class names (strings, so that
+    ``xr.open_dataset(p, engine="h5netcdf").fractions.sel(phase="chaos")`` works), the
+    variable ``phase_index`` their integer labels; the linear-stability predictions
     (:data:`balnet.theory.stability.PREDICTION_VARIABLES`) when the reduction made them.
     """
 
     dims = list(pd["dims"])
     units = param_units()
     with H5Writer(path, kind="phase_diagram", params={"criteria": dataclasses.asdict(pd["criteria"]), "sweep": dims},
+                  interval=f"Wilson score, level {pd.get('level', 0.95):g}",
                   realization_ids=pd["realization"], command=command, phases=json.dumps(list(PHASES)),
                   sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
         write_sweep_coords(w, dims, pd["coords"], units)
         w.coord("realization", np.asarray(pd["realization"]), long_name="connectivity realization id")
         w.coord("trial", np.arange(pd["n_trials"]), long_name="trial")
-        w.coord("phase", np.arange(len(PHASES)), long_name="phase class index (see phase_name)")
+        w.coord("phase", np.asarray(PHASES, dtype=h5py.string_dtype()), long_name="phase class name")
+        w.variable("phase_index", np.arange(len(PHASES)), dims=("phase",),
+                   long_name="integer label of the class (values of labels)", compress=False)
         w.variable("phase_name", np.asarray(PHASES, dtype=object), dims=("phase",), long_name="phase class name", compress=False)
         w.variable("fractions", pd["fractions"], dims=(*dims, "phase"), units="1",
                    long_name="fraction of realizations x trials in each phase")
+        lv = pd.get("level", 0.95)
+        for k, side in (("fractions_lo", "lower"), ("fractions_hi", "upper")):
+            if k in pd:
+                w.variable(k, pd[k], dims=(*dims, "phase"), units="1",
+                           long_name=f"{side} bound of the {lv:g} Wilson score interval of the fraction")
+        if "counts" in pd:
+            w.variable("counts", pd["counts"], dims=(*dims, "phase"), units="1",
+                       long_name="number of realizations x trials in each phase")
         w.variable("labels", pd["labels"], dims=(*dims, "realization", "trial"),
                    long_name="phase class index per realization and trial (-1: missing)")
         for k, (u, ln) in ORDER_PARAMETERS.items():
             w.variable(k, pd[k], dims=(*dims, "realization", "trial"), units=u, long_name=ln)
         if "confusion" in pd:
 
-            w.coord("predicted_phase", np.arange(len(PHASES)), long_name="predicted phase class index (see phase_name)")
+            w.coord("predicted_phase", np.asarray(PHASES, dtype=h5py.string_dtype()), long_name="predicted phase class name")
             for k, (extra, u, ln) in PREDICTION_VARIABLES.items():
                 w.variable(k, pd[k], dims=(*dims, *extra), units=u, long_name=ln)
 
