@@ -448,3 +448,60 @@ def test_reduce_bad_input_exit_2(tmp_path):
         assert r.returncode == 2, r.stderr
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
         assert not out.exists()
+
+
+@pytest.mark.slow  # ~ 80 s on 2 busy cores
+def test_lyapunov_marks_divergent_trajectories(tmp_path):
+    """relu SCS, g = 2, N = 60, seed 3: `balnet lyapunov` stops the trajectories whose state blows up,
+    flags them in the file (`divergent`, by realization id), warns naming them, and reports nan
+    exponents for them (not a finite lambda).  Oracle: the simulator, an independent integration
+    of the same realizations, ends with non-finite or RMS > 1e6 states for exactly those."""
+    args = ["--N", "60", "--g", "2.0", "--J0", "0", "--gain", "relu", "--realizations", "6", "--seed", "3",
+            "--T", "40", "--t-warmup", "10", "--dt", "0.05", "--backend", "numpy"]
+    r = cli("lyapunov", *args, "--k", "2", "--t-window", "10", "--t-warmup-tangent", "5", "-o", str(tmp_path / "l.h5"))
+    assert r.returncode == 0, r.stderr
+    a, _ = read(tmp_path / "l.h5", ["divergent", "lambda_max", "realization"])
+    div = a["divergent"][:, 0].astype(bool)
+    assert 0 < div.sum() < 6  # some diverge, some do not: the flag is per trajectory
+    assert np.all(np.isnan(a["lambda_max"][div, 0])) and np.all(np.isfinite(a["lambda_max"][~div, 0]))
+    assert "diverged" in r.stderr and all(f"realization {k} trial 0" in r.stderr for k in np.nonzero(div)[0])
+    # same trajectory over the same 10 + 5 + 40 tau (trajectory warm-up, frame warm-up, measurement)
+    r = cli("simulate", *args, "--T", "45", "-o", str(tmp_path / "s.h5"))
+    assert r.returncode == 0, r.stderr
+    s, _ = read(tmp_path / "s.h5", ["final_state"])
+    with np.errstate(all="ignore"):
+        rms = np.sqrt(np.mean(s["final_state"][:, 0].astype(float) ** 2, axis=-1))
+    blown = ~np.isfinite(rms) | (rms > 1e6)
+    assert blown.tolist() == div.tolist(), rms
+
+
+def _chaos_case(tmp_path, N, R, T, t_warmup):
+    run, pd = tmp_path / "r.h5", tmp_path / "pd.h5"
+    r = cli("simulate", "--N", str(N), "--g", "1.5", "--J0", "0", "--realizations", str(R), "--T", str(T),
+            "--t-warmup", str(t_warmup), "-o", str(run))
+    assert r.returncode == 0, r.stderr
+    r = cli("reduce", "phases", str(run), "-o", str(pd))
+    assert r.returncode == 0, r.stderr
+    a, _ = read(pd, ["fractions", "fractions_lo", "fractions_hi", "labels"])
+    return a["fractions"], a["labels"]
+
+
+@pytest.mark.slow  # ~ 2-4 min on 2 busy cores
+def test_issue18_scs_chaos_not_decay(tmp_path):
+    """Issue 18's case: SCS g = 1.5, J0 = 0, N = 500, 8 realizations, T = 200 after 150 of warm-up, no
+    Lyapunov file.  Oracle: the SCS network at g = 1.5 > 1 has x = 0 unstable (eigenvalues of J fill the
+    disk of radius 1.5), so no trajectory can decay; DMFT (N -> inf) gives chaos with lambda_max ~ 0.04;
+    finite N = 500 leaves a few realizations at stable fixed points (measured: realization 7 of seed 0,
+    lambda_max -0.019 [-0.021, -0.017]).  Required: no decay, chaos >= 0.6 (was decay 0.125, chaos 0.625)."""
+    fr, labels = _chaos_case(tmp_path, 500, 8, 200, 150)
+    assert fr[..., DECAY].max() == 0.0, labels
+    assert fr[..., CHAOS].min() >= 0.6, (fr, labels)
+
+
+def test_scs_chaos_not_decay_small(tmp_path):
+    """Fast version of the issue 18 case (N = 200, 4 realizations, T = 100 after 50): x = 0 is unstable
+    at g = 1.5 (oracle: the circular law, radius 1.5 > 1), so no trajectory may be labelled decay,
+    and most are chaotic."""
+    fr, labels = _chaos_case(tmp_path, 200, 4, 100, 50)
+    assert fr[..., DECAY].max() == 0.0, labels
+    assert fr[..., CHAOS].min() >= 0.5, (fr, labels)

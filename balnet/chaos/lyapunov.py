@@ -135,6 +135,7 @@ resampling uses ``(k, TANGENT, 1)`` (:mod:`balnet.engine.random`), so realizatio
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Sequence
@@ -184,6 +185,7 @@ UNITS = {
     "trace_jacobian_mean": "1/tau",
     "window_end": "tau",
     "lambda_max_ci": "1/tau",
+    "divergent": "1",
     "ftle_macro_mean": "1/tau",
     "ftle_macro_std": "1/tau",
     "ftle_macro_ci": "1/tau",
@@ -392,6 +394,8 @@ class LyapunovResult:
     macro : dict method -> ``(..., W)`` macro FTLE per window [1/tau]
     x_end : final state (host)
     t_measure : measurement time [tau]
+    divergent : ``(...)`` bool, trajectories stopped because their state became non-finite or its
+        RMS exceeded ``DIVERGE`` (their exponents are ``nan``)
     """
 
     spectrum: np.ndarray
@@ -402,6 +406,12 @@ class LyapunovResult:
     macro: dict = field(default_factory=dict)
     x_end: Any = None
     t_measure: float = 0.0
+    divergent: Any = None
+
+
+#: RMS state above which a Lyapunov trajectory counts as divergent and is stopped (same as the
+#: classifier's default ``PhaseCriteria.diverge``).
+DIVERGE = 1e6
 
 
 class _Noise:
@@ -543,6 +553,7 @@ class _Engine:
         self.F = joint_field(f, self.S)
         self.Fx = f
         self.t = 0.0
+        self.divergent = xp.zeros(x0.shape[:-1], dtype=bool)
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -579,12 +590,30 @@ class _Engine:
     def warm_trajectory(self, n, bar):
         for i in range(n):
             self._step_x()
+            if (i + 1) % 16 == 0:
+                self._stop_divergent()
             if bar is not None and (i + 1) % 64 == 0:
                 bar.update(64)
         if bar is not None:
             bar.update(n % 64)
 
+    def _stop_divergent(self):
+        """Stop trajectories whose state is non-finite or beyond ``DIVERGE`` (RMS): state reset to
+        ``x = 0`` (a fixed point of every gain with phi(0) = 0, so nothing overflows later) and the
+        tangent rows to unit vectors; they are flagged in ``self.divergent``."""
+        xp, S = self.xp, self.S
+        with np.errstate(all="ignore"):
+            rms = xp.sqrt(xp.mean(self.x * self.x, axis=-1))
+        bad = ~xp.isfinite(rms) | (rms > DIVERGE)
+        if bool(bad.any()):
+            self.divergent |= bad
+            Y = self.Y[bad]
+            Y[:] = 0
+            Y[:, S : S + self.k, :] = xp.eye(self.k, Y.shape[-1], dtype=Y.dtype)
+            self.Y[bad] = Y
+
     def _qr(self):
+        self._stop_divergent()
         xp, S, k = self.xp, self.S, self.k
         Q, logr = orthonormalize(self.Y[..., S : S + k, :], xp)
         self.Y[..., S : S + k, :] = Q
@@ -710,6 +739,7 @@ class _Engine:
             macro={m: np.stack([host(a) for a in v], axis=-1) for m, v in macro.items()},
             x_end=to_numpy(self.x),
             t_measure=T,
+            divergent=to_numpy(self.divergent).astype(bool),
         )
 
 
@@ -831,7 +861,10 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
     * ``window_end`` ``(W,)`` [tau];
     * ``lambda_max_ci``, ``ftle_macro_ci`` ``(R, B, 2)``: bootstrap interval of the
       window mean (level ``lyap.ci``); ``ftle_macro_mean``/``ftle_macro_std`` ``(R, B)``;
-    * ``ftle_macro_<method>`` ``(R, B, W)`` for every method when ``lyap.macro_compare``.
+    * ``ftle_macro_<method>`` ``(R, B, W)`` for every method when ``lyap.macro_compare``;
+    * ``divergent`` ``(R, B)`` bool: trajectories stopped because their state became non-finite or
+      its RMS exceeded :data:`DIVERGE` (every exponent of theirs ``nan``; a ``RuntimeWarning``
+      names them).
 
     Raises :class:`~balnet.engine.params.ConfigError` for inconsistent parameters.
     """
@@ -847,7 +880,8 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
         z = lambda *s: np.zeros((0, B, *s))  # noqa: E731
         out = dict(spectrum=z(k), lambda_max=z(), ftle_micro=z(W), ftle_macro=z(W), ftle_spectrum=z(k, W),
                    convergence=z(W), trace_jacobian_mean=z(), lambda_max_ci=z(2), ftle_macro_ci=z(2),
-                   ftle_macro_mean=z(), ftle_macro_std=z(), window_end=np.arange(1, W + 1) * lyap.t_window)
+                   ftle_macro_mean=z(), ftle_macro_std=z(), window_end=np.arange(1, W + 1) * lyap.t_window,
+                   divergent=np.zeros((0, B), bool))
         if lyap.macro_compare:
             out.update({f"ftle_macro_{m}": z(W) for m in methods})
         return out
@@ -885,4 +919,13 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
     out["lambda_max_ci"], out["ftle_macro_ci"] = lam_ci, mac_ci
     if lyap.macro_compare:
         out.update({f"ftle_macro_{m}": v for m, v in res.macro.items()})
+    div = np.asarray(res.divergent, bool).reshape(R, B)
+    if div.any():
+        for name, v in out.items():
+            if name != "window_end" and np.ndim(v) >= 2 and np.shape(v)[:2] == (R, B):
+                v[div] = np.nan
+        which = ", ".join(f"realization {ids[r]} trial {b}" for r, b in zip(*np.nonzero(div)))
+        warnings.warn(f"lyapunov: trajectory diverged (non-finite state or RMS > {DIVERGE:g}), stopped and "
+                      f"marked divergent: {which}", RuntimeWarning, stacklevel=2)
+    out["divergent"] = div
     return out

@@ -39,6 +39,7 @@ _LONG = {
     "ftle_macro_mean": "mean macro FTLE over windows",
     "ftle_macro_std": "standard deviation of the macro FTLE over windows",
     "ftle_macro_ci": "bootstrap interval (over windows) of the mean macro FTLE",
+    "divergent": "1: trajectory stopped, its state became non-finite or its RMS exceeded 1e6 (exponents nan)",
 }
 
 
@@ -98,8 +99,11 @@ def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1
             "ftle_macro_mean": rt,
             "ftle_macro_std": rt,
             "ftle_macro_ci": (*rt, "bound"),
+            "divergent": rt,
         }
         for name, arr in data.items():
+            if name == "divergent":
+                arr = np.asarray(arr).astype(np.int8)
             if name in dims:
                 long = _LONG[name].replace("(macro_method)", f"({lyap.macro_method})")
                 w.variable(name, arr, dims=dims[name], units=UNITS[name], long_name=long)
