@@ -322,14 +322,15 @@ def decorrelation_return(s: np.ndarray) -> np.ndarray:
     with :math:`c` the unbiased autocorrelation (:func:`autocorrelation`).  A periodic (or
     quasi-periodic) signal whose period fits in half the window returns to
     :math:`q \approx 1`; an irregular one decorrelates and stays well below (SCS chaos at
-    ``g = 1.5``, ``N = 500``, 100 tau windows: ``q`` 0.3-0.8, measured).  ``nan`` when
-    ``c`` does not cross zero within half the window (the signal is too slow for the
-    window: no evidence either way).  Shape ``(..., n)`` -> ``(...)``.
+    ``g = 1.5``, ``N = 500``, 100 tau windows: ``q`` 0.0-0.7, measured).  ``nan`` when
+    :math:`\ell_0 > n/8`: a periodic signal crosses zero at a quarter period, so only then
+    would its return (one period later) fall inside half the window; a slower signal gives
+    no evidence either way.  Shape ``(..., n)`` -> ``(...)``.
     """
     ac = autocorrelation(s)
     n = ac.shape[-1]
     half = ac[..., : n // 2 + 1]
-    neg = half < 0
+    neg = half[..., : n // 8 + 1] < 0
     first = np.where(neg.any(axis=-1), np.argmax(neg, axis=-1), -1)
     idx = np.arange(half.shape[-1])
     after = np.where(idx >= np.expand_dims(first, -1), half, -np.inf)

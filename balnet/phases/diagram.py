@@ -220,7 +220,10 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
     with np.errstate(invalid="ignore", divide="ignore"):
         fractions = np.where(n > 0, counts / np.maximum(n, 1), np.nan)
     lo, hi = wilson_interval(counts, n, level)
+    sizes = sorted({int(p["N"]) for p in run_params if "N" in p})
+    durations = sorted({float(p["T"]) for p in run_params if "T" in p})
     pd = dict(dims=names, coords=[coord_array(v) for v in values], labels=labels, fractions=fractions,
+              sizes=sizes, durations=durations,
               fractions_lo=lo, fractions_hi=hi, counts=counts, level=level,
               realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
     if predictions:
@@ -249,7 +252,8 @@ def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases"
     dims = list(pd["dims"])
     units = param_units()
     with H5Writer(path, kind="phase_diagram", params={"criteria": dataclasses.asdict(pd["criteria"]), "sweep": dims},
-                  interval=f"Wilson score, level {pd.get('level', 0.95):g}",
+                  interval=f"{pd.get('level', 0.95):g} Wilson score interval",
+                  N=json.dumps(pd.get("sizes", [])), T=json.dumps(pd.get("durations", [])),
                   realization_ids=pd["realization"], command=command, phases=json.dumps(list(PHASES)),
                   sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
         write_sweep_coords(w, dims, pd["coords"], units)
@@ -356,5 +360,6 @@ def stability_table(run_paths: Sequence, *, phase_diagram_path=None, sweep: Sequ
         res["period"][ix] = per
     for ix in itertools.product(*[range(n) for n in grid]):
         res["confusion"][ix], res["agreement"][ix] = confusion_table(res["predicted"][ix], res["labels"][ix])
-    res.update(dims=names, coords=[coord_array(v) for v in values], realization=np.asarray(rows[0][0]), n_trials=nB)
+    res.update(dims=names, coords=[coord_array(v) for v in values], realization=np.asarray(rows[0][0]), n_trials=nB,
+               sizes=sorted({int(p["N"]) for p in flat if "N" in p}), durations=sorted({float(p["T"]) for p in flat if "T" in p}))
     return res
