@@ -547,3 +547,47 @@ def test_independent_points_in_pipeline(wf):
     assert sims and lyas and all(f"--set=seed={s}" in ln for ln in sims + lyas)
     out0 = smk(wf, "-n", "-p", "--cores", "2").stdout
     assert f"--set=seed={s}" not in out0 and "--set=seed=1" in out0
+
+
+# -- validation against a reference labelling from long runs (small version of docs/phases.md) ---------
+
+
+@pytest.mark.slow  # ~ 2 min on 2 busy cores
+def test_validation_small(tmp_path):
+    """Small version of the validation in docs/phases.md (bench/phase_validation.py): SCS N = 100,
+    g = 0.5 and 2.0, 4 realizations, T = 60, reference runs to 600 with lambda_max over 600 tau.
+    Oracles: at g = 0.5 every eigenvalue of J lies inside |z| < 1 (circular law; checked), so the
+    reference must be decay for all and agree with the eigenvalue prediction (no conflict); at
+    g = 2.0 the long-run lambda_max interval decides.  Required of the classifier: decay recall 1
+    and precision 1 with and without Lyapunov files; no reference-chaotic trajectory labelled decay or
+    fixed point; with Lyapunov files, precision of chaos 1 (a positive interval is chaos)."""
+    from balnet.chaos.lyapunov import LyapunovParams
+    from balnet.commands.lyapunov import run_lyapunov
+    from balnet.commands.simulate import run_simulation
+    from balnet.phases.validation import evaluate_grid, markdown_tables, reference_labels
+
+    dirs = []
+    for g in (0.5, 2.0):
+        d = tmp_path / f"g~{g}" / "J0~0"
+        d.mkdir(parents=True)
+        net = from_mapping(NetworkParams, dict(N=100, g=g, J0=0.0))
+        for pre, T, tw in (("", 60.0, 10.0), ("ref_", 600.0, 20.0)):
+            sim = from_mapping(SimulationParams, dict(T=T, t_warmup=20.0, dt=0.1, n_record=16, realizations=4, seed=2,
+                                                      backend="numpy"))
+            run_simulation(net, sim, d / f"{pre}run.h5")
+            run_lyapunov(net, sim, from_mapping(LyapunovParams, dict(k=1, t_window=tw, macro_method="gain")),
+                         d / f"{pre}lyap.h5")
+        dirs.append(d)
+    ev = [eigenvalues(realization_couplings(NetworkParams(N=100, g=0.5, J0=0.0), 2, k)) for k in range(4)]
+    assert max(abs(e).max() for e in ev) < 1
+    ref = reference_labels(dirs[0] / "ref_run.h5", dirs[0] / "ref_lyap.h5")
+    assert np.all(ref["labels"] == DECAY) and ref["conflicts"] == 0
+    res = evaluate_grid(dirs)
+    print(markdown_tables(res))
+    for key in ("without", "with_lyapunov"):
+        s = res[key]
+        assert s["decay"]["recall"] == 1.0 and s["decay"]["precision"] == 1.0, (key, s["decay"])
+        C = np.asarray(s["confusion"])
+        assert C[CHAOS, DECAY] == 0 and C[CHAOS, FIXED_POINT] == 0, (key, C)
+    assert res["with_lyapunov"]["chaos"]["precision"] in (1.0,) or res["with_lyapunov"]["chaos"]["n_label"] == 0
+    assert res["n_reference"] >= 6
