@@ -53,39 +53,63 @@ A periodic signal has :math:`r \approx 1`; a chaotic one decorrelates,
 the median over recorded neurons (each at its own spectral period).  Finally
 :math:`\lambda_{\max}` comes from the Lyapunov file of the same point when given.
 
-Classification (thresholds are fields of :class:`PhaseCriteria`; the first
-rule that applies wins):
+Two more order parameters: ``activity_trend``, the slowest growth rate of the RMS
+activity of the recorded neurons between successive parts of the late window
+(:func:`amplitude_trend` with ``measure="rms"``; below ``-trend_tol`` only if *every*
+part is smaller than the one before), and ``return_x``, the largest autocorrelation of
+a recorded neuron after its first zero crossing (:func:`decorrelation_return`, median
+over neurons; ``nan`` when the signal is too slow for the window).  ``trend`` is the
+same slowest rate for the peak-to-peak amplitude.  With a Lyapunov file,
+:math:`\lambda_{\max}` comes with its confidence interval
+:math:`[\lambda_{lo}, \lambda_{hi}]` (``lambda_max_ci`` of the file, else a Student-t
+interval over its window FTLEs at ``lambda_level``): the tolerance on
+:math:`\lambda_{\max}` is its own measured uncertainty, not a constant.
 
-1. ``divergent``: non-finite values or :math:`\rho >` ``diverge``;
-2. at a fixed point, :math:`s <` ``speed_tol``: ``decay`` if the state is
-   *trivial*, else ``fixed_point`` (non-trivial fixed point);
-3. ``chaos``: with :math:`\lambda_{\max}` known, :math:`\lambda_{\max} >`
-   ``lambda_tol``; without it, neither the population nor the neurons recur
-   (:math:`r <` ``recurrence_tol``) and the amplitude does not decay;
-4. still converging, :math:`\gamma < -` ``trend_tol`` (the amplitude shrinks,
-   see :func:`amplitude_trend`): ``decay`` if trivial, else ``fixed_point``;
+Classification.  Every label needs positive evidence; a trajectory that no rule
+claims, or whose evidence contradicts itself, is ``undetermined`` (a failed test
+never selects a label by default):
+
+1. ``divergent``: non-finite values, :math:`\rho >` ``diverge``, or flagged divergent
+   by the Lyapunov run;
+2. at rest, :math:`s <` ``speed_tol``: ``decay`` if the state is trivial (Newton's
+   fixed point from the final state has RMS below ``x_tol``; where Newton was not
+   run, :math:`\rho <` ``x_tol`` or the activity shrinks toward 0 at the linear-decay
+   pace, below), else ``fixed_point``;
+3. converging while still moving: every part of the late window smaller than the one
+   before (``trend`` or ``activity_trend`` :math:`< -` ``trend_tol``), not chaotic by
+   :math:`\lambda_{lo} > 0`, and Newton from the final state finds a *linearly stable*
+   fixed point :math:`x^*` (``fp_growth`` < 0, :func:`fixed_point_growth`):
+   ``fixed_point`` if :math:`|x^*| \ge` ``x_tol``; ``decay`` if :math:`x^* = 0` *and*
+   the activity shrinks toward it at the pace of linear decay,
+   :math:`s/\rho \ge \kappa/2` with :math:`\kappa = -`\ ``activity_trend`` (near
+   :math:`x = 0`, :math:`\dot x = (J - 1)x` gives :math:`s/\rho \ge |\mathrm{Re}\,\lambda|`);
+   :math:`x^* = 0` without shrinking activity is a contradiction: ``undetermined``.
+   Without a Newton answer only a small state (:math:`\rho <` ``x_tol``) shrinking
+   at that pace is ``decay``; a converging state whose Newton point is unstable (e.g.
+   :math:`x = 0` of a chaotic SCS network) gets no settle label;
+4. ``chaos``: the interval of :math:`\lambda_{\max}` lies above 0; without one, the
+   neurons decorrelate and do not come back (``return_x`` < ``recurrence_tol``,
+   finite) and neither the population nor the neurons recur one period later;
 5. ``oscillation``: the population rates oscillate coherently,
    :math:`\sigma_\nu \ge` ``pop_tol``, :math:`\chi \ge` ``sync_tol`` and
-   ``recurrence_pop`` :math:`\ge` ``recurrence_tol`` (a limit cycle in which
-   the neurons, hence :math:`\nu_E` and :math:`\nu_I`, move together);
-6. ``cycle``: anything else that moves without being chaotic: a limit cycle or
-   torus of single neurons without a coherent population rhythm (seen e.g. in
-   small SCS networks at ``g = 2``), or a transient too slow to classify.
+   ``recurrence_pop`` :math:`\ge` ``recurrence_tol``, and :math:`\lambda_{\max}` is
+   unknown or its interval holds 0;
+6. ``cycle``: a moving state that recurs (population, neurons, or ``return_x``
+   :math:`\ge` ``recurrence_tol``) without a coherent population rhythm, with
+   :math:`\lambda_{\max}` unknown or its interval holding 0 (limit cycles or tori of
+   single neurons, e.g. small SCS networks near ``g = 1.2``);
+7. ``undetermined``: anything else, e.g. an interval of :math:`\lambda_{\max}` that holds
+   0 for a signal that does not recur (weak chaos or a torus, too short a run to tell),
+   a moving state with :math:`\lambda_{\max} < 0` that is not yet near a located
+   stable fixed point (a transient), or no decorrelation within the window.
 
-*Trivial* means that the fixed point the state settles on has RMS below
-``x_tol``.  :func:`classify_run` locates it by Newton's method from the final
-state (:func:`locate_fixed_point`; order parameter ``fp_rms``).  Where it is not
-located (:func:`classify` on order parameters alone), trivial means
-:math:`\rho <` ``x_tol``, or a state still shrinking as fast as
-linear decay to :math:`x = 0` would make it: :math:`s/\rho \ge \kappa/2` with
-:math:`\kappa = \max(-\lambda_{\max}, -\gamma, 0)` (near :math:`x = 0`,
-:math:`\dot x = (J - 1)x` gives :math:`s/\rho \ge |\mathrm{Re}\,\lambda|`,
-while a state converging to :math:`x^* \ne 0` has
-:math:`s/\rho \approx \kappa |x - x^*|/\rho \ll \kappa`).  Near the
-critical point (``g ~ 1``) decays are slow; the rules 2 and 4 label them by
-where they are heading.  Periods longer than half the late window cannot be
-established (recurrence ``nan``): choose ``T`` and ``late_fraction`` so the
-late window holds two periods of the slowest rhythm of interest.
+Near the critical point (``g ~ 1``) decays are slow; rule 3 labels them by where
+they are heading once Newton locates the fixed point.  Periods longer than an eighth
+(``return_x``) or half (recurrences) of the late window cannot be established: choose
+``T`` and ``late_fraction`` so the late window holds several periods of the slowest
+rhythm of interest.  Without a Lyapunov file, long-period limit cycles of small
+networks can pass for chaos (measured in docs/phases.md); with one, a short run gives
+wide intervals and more ``undetermined`` labels.
 
 Notes: with noise (``sigma > 0``) or time-dependent input no state has zero
 speed, so rules 2–3 never apply; thresholds are in the units of the model
