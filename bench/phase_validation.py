@@ -64,7 +64,7 @@ def evaluate(a) -> None:
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(markdown_tables(res))
     if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=1, default=float))
+        Path(a.json).write_text(json.dumps(res, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else float(v)))
 
 
 def main() -> None:
