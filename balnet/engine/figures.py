@@ -9,7 +9,7 @@ import numpy as np
 
 from .io import atomic_path, read
 
-__all__ = ["plot_population", "plot_phase_diagram", "plot_lyapunov_stats", "plot_ftle_histograms", "save"]
+__all__ = ["plot_population", "plot_phase_diagram", "plot_lyapunov_stats", "plot_ftle_histograms", "plot_macro_ftle", "save"]
 
 
 def _plt():
@@ -288,6 +288,71 @@ def _size_duration(attrs) -> str:
         return ", ".join(_fmt(x) for x in v) or "?"
 
     return f"N = {vals('N')}, T = {vals('T')} $\\tau$"
+
+
+def plot_macro_ftle(h5, out) -> None:
+    """Macro FTLE against the offset-free macro growth rate, from a ``kind="lyapunov_stats"`` file.
+
+    Left: class means of ``FTLE(L) - lambda_max`` (solid) and ``growth(L) - lambda_max``
+    (dashed) against the window length ``L`` [tau], one colour per realization class
+    (fixed point, oscillating, chaotic by lambda_max) and one shade per network size N,
+    pooled over the sweep points (weighted by the class sizes).  Middle: the start-direction
+    offset ``a(L)`` (dimensionless), with ``-log sqrt(N)`` marks.  Right: repeatability of the
+    realization mean, ICC(1,n), of the macro FTLE, growth rate, offset and micro FTLE per point.
+    """
+    import json
+
+    plt = _plt()
+    a, attrs, dims, coords = _sweep_file(h5, None)
+    classes = json.loads(attrs.get("macro_classes", '["fixed_point", "oscillating", "chaotic"]'))
+    L = np.asarray(a["macro_length"], float)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
+    colors = {"fixed_point": "#4575b4", "oscillating": "#1a9850", "chaotic": "#d73027"}
+    Ns = np.asarray(a["network_N"], float)
+    Nvals = sorted({float(n) for n in Ns.ravel() if np.isfinite(n)})
+    cnt = np.asarray(a["macro_class_count"], float)
+    for ci, cname in enumerate(classes):
+        for ni, Nv in enumerate(Nvals):
+            sel = (Ns == Nv)
+            w = np.where(sel, cnt[..., ci], 0.0)
+            if L.size == 0 or w.sum() == 0:
+                continue
+            shade = 0.45 + 0.55 * (ni + 1) / len(Nvals)
+
+            def pooled(name, ci=ci, w=w):
+                v = np.asarray(a[name], float)[..., ci, :]
+                ww = np.broadcast_to(w[..., None], v.shape) * np.isfinite(v)
+                return np.nansum(np.nan_to_num(v) * ww, axis=tuple(range(v.ndim - 1))) / np.maximum(
+                    ww.sum(axis=tuple(range(v.ndim - 1))), 1e-300)
+
+            lab = f"{cname.replace('_', ' ')}, N={Nv:g} (n={int(w.sum())})"
+            col = colors.get(cname, "k")
+            axes[0].plot(L, pooled("macro_curve_ftle"), "-", color=col, alpha=shade, label=lab)
+            axes[0].plot(L, pooled("macro_curve_growth"), "--", color=col, alpha=shade)
+            axes[1].plot(L, pooled("macro_curve_offset"), "-", color=col, alpha=shade, label=lab)
+    for Nv in Nvals:  # the generic-direction estimate a ~ -log sqrt(N) + O(1) (balnet.chaos.lyapunov)
+        axes[1].axhline(-0.5 * np.log(Nv), color="0.5", lw=0.8, ls=":")
+    axes[0].axhline(0, color="0.5", lw=0.8)
+    axes[0].set_xlabel(r"window length $L$ [$\tau$]")
+    axes[0].set_ylabel(r"estimate $-\ \lambda_{\max}$ [$1/\tau$]  (solid: FTLE, dashed: growth)")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].set_xlabel(r"window length $L$ [$\tau$]")
+    axes[1].set_ylabel(r"start-direction offset $a$  (dotted: $-\log\sqrt{N}$)")
+    pts = _point_labels(dims, coords)
+    qs = [("ftle_macro", "macro FTLE", "o"), ("macro_growth", "macro growth", "s"),
+          ("macro_offset", "offset", "^"), ("ftle_micro", "micro FTLE", "x")]
+    for j, (q, lab, mk) in enumerate(qs):
+        if f"icc_mean_{q}" not in a:
+            continue
+        v = [float(np.asarray(a[f"icc_mean_{q}"])[ix]) if dims else float(a[f"icc_mean_{q}"]) for ix, _ in pts]
+        axes[2].plot(np.arange(len(pts)) + 0.12 * (j - 1.5), v, mk, label=lab)
+    axes[2].set_xticks(np.arange(len(pts)), [lab for _, lab in pts], rotation=60, ha="right", fontsize=7)
+    axes[2].set_ylabel("ICC(1,n) of the realization mean")
+    axes[2].set_ylim(-0.1, 1.05)
+    axes[2].axhline(0, color="0.5", lw=0.8)
+    axes[2].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    save(fig, out)
 
 
 def plot_ftle_histograms(h5, out) -> None:

@@ -102,10 +102,12 @@ def lyapunov_evidence(path, ids, n_trials, level: float = 0.95) -> tuple[np.ndar
     r"""``lambda_max`` ``(R, B)``, its confidence interval ``(R, B, 2)`` and the divergence flag
     ``(R, B)`` of the trajectories ``ids`` in a Lyapunov file (``nan`` / ``False`` where absent).
 
-    The interval is the file's ``lambda_max_ci`` (bootstrap over windows) when present, else
-    the Student-t interval of the mean window FTLE at ``level``,
-    :math:`\bar\lambda \pm t_{(1+\text{level})/2,\,W-1}\, s/\sqrt W` over the ``W`` windows of
-    ``ftle_micro`` (``nan`` for ``W < 2``).  A trajectory flagged ``divergent`` in the file
+    The interval is the Student-t interval of the mean window FTLE at ``level``,
+    :math:`\bar\lambda \pm t_{(1+\text{level})/2,\,W-1}\, s/\sqrt W` over the ``W >= 2`` windows
+    of ``ftle_micro`` (it keeps its coverage for few windows, where the percentile bootstrap of
+    the file's ``lambda_max_ci`` is too narrow: with ``W = 2`` that is about the range of the two
+    values); the file's ``lambda_max_ci`` when there are no window FTLEs; ``nan`` otherwise (one
+    window: no measured uncertainty, so no Lyapunov evidence).  A trajectory flagged ``divergent`` in the file
     (non-finite state during the Lyapunov run) has ``lambda_max = nan``.
     """
     a, attrs = read(path, None, kind="lyapunov")
@@ -114,14 +116,14 @@ def lyapunov_evidence(path, ids, n_trials, level: float = 0.95) -> tuple[np.ndar
     ci = np.full((len(ids), n_trials, 2), np.nan)
     div = np.zeros((len(ids), n_trials), bool)
     L = np.asarray(a["lambda_max"], float)
-    if "lambda_max_ci" in a:
-        C = np.asarray(a["lambda_max_ci"], float)
-    elif "ftle_micro" in a and np.shape(a["ftle_micro"])[-1] >= 2:
+    if "ftle_micro" in a and np.shape(a["ftle_micro"])[-1] >= 2:
         F = np.asarray(a["ftle_micro"], float)
         W = F.shape[-1]
         half = student_t.ppf(0.5 * (1 + level), W - 1) * F.std(-1, ddof=1) / np.sqrt(W)
         m = F.mean(-1)
         C = np.stack([m - half, m + half], axis=-1)
+    elif "lambda_max_ci" in a and "ftle_micro" not in a:
+        C = np.asarray(a["lambda_max_ci"], float)
     else:
         C = np.full(L.shape + (2,), np.nan)
     D = np.asarray(a["divergent"], bool) if "divergent" in a else np.zeros(L.shape, bool)
