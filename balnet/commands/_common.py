@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import sys
 from typing import Any
+
+import yaml
 
 from ..engine.params import ConfigError, describe, from_mapping, load_yaml
 
@@ -55,8 +58,6 @@ def add_inputs(parser: argparse.ArgumentParser, metavar: str, help: str, *, figu
 
 
 def parse_set(items) -> dict[str, Any]:
-    import yaml
-
     out = {}
     for it in items:
         if "=" not in it:
@@ -93,8 +94,6 @@ def collect_records(args, classes, sections: dict[str, type] | None = None):
     known = {f.name: cls for cls in classes for f in dataclasses.fields(cls)}
     for k in flat:
         if k not in known:
-            import difflib
-
             hint = difflib.get_close_matches(k, list(known) + list(sections), n=1)
             raise ConfigError(f"unknown parameter {k!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     out = []
