@@ -147,7 +147,7 @@ def plot_phase_diagram(h5, out) -> None:
                 if have_ci:
                     k = int(np.argmax(f))
                     ax.text(i, j - 0.44, f"{phases[k]} {f[k]:.2f}\n[{flo[i, j, k]:.2f}, {fhi[i, j, k]:.2f}]",
-                            ha="center", va="top", fontsize=5.5, linespacing=0.9)
+                            ha="center", va="top", fontsize=5.5, linespacing=0.9, color="#606060")
         ax.set_xlim(-0.6, nx - 0.4)
         ax.set_ylim(-0.6, ny - 0.4)
         ax.set_aspect("equal")
