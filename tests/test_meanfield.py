@@ -312,7 +312,7 @@ def test_stability_table_against_simulation(stab):
     st = stab
     assert st["dims"] == ["g"]
     C = st["confusion"]
-    assert C.shape == (2, 6, 6) and np.all(C.sum(axis=(1, 2)) == 6)  # 6 realizations x 1 trial per point
+    assert C.shape == (2, 7, 7) and np.all(C.sum(axis=(1, 2)) == 6)  # 7 classes (PHASES, undetermined last); 6 realizations x 1 trial per point
     lab, pred = st["labels"], st["predicted"]
     for i in range(2):
         agree = np.mean(pred[i][:, None] == lab[i])

@@ -194,6 +194,7 @@ resampling uses ``(k, TANGENT, 1)`` (:mod:`balnet.engine.random`), so realizatio
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Sequence
@@ -245,6 +246,7 @@ UNITS = {
     "trace_jacobian_mean": "1/tau",
     "window_end": "tau",
     "lambda_max_ci": "1/tau",
+    "divergent": "1",
     "ftle_macro_mean": "1/tau",
     "ftle_macro_std": "1/tau",
     "ftle_macro_ci": "1/tau",
@@ -512,6 +514,8 @@ class LyapunovResult:
     macro : dict method -> ``(..., W)`` macro FTLE per window [1/tau]
     x_end : final state (host)
     t_measure : measurement time [tau]
+    divergent : ``(...)`` bool, trajectories stopped because their state became non-finite or its
+        RMS exceeded ``DIVERGE`` (their exponents are ``nan``)
     macro_log_dnu : ``(..., W, L)`` (``linear_nu`` only, else None) :math:`y(t_j) =
         \log|\delta\nu(t_j)|/|\delta\nu(0)|` at the lags :math:`t_j = j\,t_\mathrm{ons}`
         of every window (input of :func:`macro_growth_rate`)
@@ -528,6 +532,12 @@ class LyapunovResult:
     t_measure: float = 0.0
     macro_log_dnu: np.ndarray | None = None
     macro_lag: np.ndarray | None = None
+    divergent: Any = None
+
+
+#: RMS state above which a Lyapunov trajectory counts as divergent and is stopped (same as the
+#: classifier's default ``PhaseCriteria.diverge``).
+DIVERGE = 1e6
 
 
 class _Noise:
@@ -815,6 +825,7 @@ class _Engine:
         self.F = joint_field(f, self.S)
         self.Fx = f
         self.t = 0.0
+        self.divergent = xp.zeros(x0.shape[:-1], dtype=bool)
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -865,12 +876,30 @@ class _Engine:
     def warm_trajectory(self, n, bar):
         for i in range(n):
             self._step_x()
+            if (i + 1) % 16 == 0:
+                self._stop_divergent()
             if bar is not None and (i + 1) % 64 == 0:
                 bar.update(64)
         if bar is not None:
             bar.update(n % 64)
 
+    def _stop_divergent(self):
+        """Stop trajectories whose state is non-finite or beyond ``DIVERGE`` (RMS): state reset to
+        ``x = 0`` (a fixed point of every gain with phi(0) = 0, so nothing overflows later) and the
+        tangent rows to unit vectors; they are flagged in ``self.divergent``."""
+        xp, S = self.xp, self.S
+        with np.errstate(all="ignore"):
+            rms = xp.sqrt(xp.mean(self.x * self.x, axis=-1))
+        bad = ~xp.isfinite(rms) | (rms > DIVERGE)
+        if bool(bad.any()):
+            self.divergent |= bad
+            Y = self.Y[bad]
+            Y[:] = 0
+            Y[:, S : S + self.k, :] = xp.eye(self.k, Y.shape[-1], dtype=Y.dtype)
+            self.Y[bad] = Y
+
     def _qr(self):
+        self._stop_divergent()
         xp, S, k = self.xp, self.S, self.k
         if self.comm is not None:
             Q, logr = orthonormalize_rows(self.Y[..., S : S + k, :], self.comm, xp)
@@ -954,6 +983,7 @@ class _Engine:
             t_measure=T,
             macro_log_dnu=log_dnu,
             macro_lag=np.arange(1, n_win // n_ons + 1) * (n_ons * dt) if log_dnu is not None else None,
+            divergent=to_numpy(self.divergent).astype(bool),
         )
 
 
@@ -1125,6 +1155,9 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
       (``align = lyap.macro_align``), ``macro_log_dnu`` ``(R, B, W, L)`` [1] the
       ``linear_nu`` series they are fitted to and ``macro_lag`` ``(L,)`` [tau] its lags
       (always measured: ``linear_nu`` is added when ``macro_method`` is another one).
+    * ``divergent`` ``(R, B)`` bool: trajectories stopped because their state became non-finite or
+      its RMS exceeded :data:`DIVERGE` (every exponent of theirs ``nan``; a ``RuntimeWarning``
+      names them).
 
     With ``sim.partition == "rows"`` the network, states and tangent vectors are
     split by rows over the communicator ``rows`` (default: this process alone;
@@ -1148,7 +1181,7 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
                    convergence=z(W), trace_jacobian_mean=z(), lambda_max_ci=z(2), ftle_macro_ci=z(2),
                    ftle_macro_mean=z(), ftle_macro_std=z(), window_end=np.arange(1, W + 1) * lyap.t_window,
                    macro_growth=z(W), macro_offset=z(W), macro_log_dnu=z(W, L),
-                   macro_lag=np.arange(1, L + 1) * lyap.t_ons)
+                   macro_lag=np.arange(1, L + 1) * lyap.t_ons, divergent=np.zeros((0, B), bool))
         if lyap.macro_compare:
             out.update({f"ftle_macro_{m}": z(W) for m in methods})
         return out
@@ -1196,4 +1229,13 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
         out.update({f"ftle_macro_{m}": v for m, v in res.macro.items()})
     out["macro_growth"], out["macro_offset"] = macro_growth_rate(res.macro_log_dnu, res.macro_lag, align=lyap.macro_align)
     out["macro_log_dnu"], out["macro_lag"] = res.macro_log_dnu, res.macro_lag
+    div = np.asarray(res.divergent, bool).reshape(R, B)
+    if div.any():
+        for name, v in out.items():
+            if name != "window_end" and np.ndim(v) >= 2 and np.shape(v)[:2] == (R, B):
+                v[div] = np.nan
+        which = ", ".join(f"realization {ids[r]} trial {b}" for r, b in zip(*np.nonzero(div)))
+        warnings.warn(f"lyapunov: trajectory diverged (non-finite state or RMS > {DIVERGE:g}), stopped and "
+                      f"marked divergent: {which}", RuntimeWarning, stacklevel=2)
+    out["divergent"] = div
     return out

@@ -43,6 +43,7 @@ _LONG = {
     "macro_growth": "offset-free macro growth rate per window: slope of log|dnu(t)| over t >= macro_align t_window",
     "macro_offset": "start-direction offset per window: intercept a of log|dnu(t)/dnu(0)| = a + growth t",
     "macro_log_dnu": "log|dnu(t)/dnu(0)| of the linear_nu vector at each lag of each window",
+    "divergent": "1: trajectory stopped, its state became non-finite or its RMS exceeded 1e6 (exponents nan)",
 }
 
 
@@ -118,8 +119,11 @@ def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1
             "macro_growth": (*rt, "window"),
             "macro_offset": (*rt, "window"),
             "macro_log_dnu": (*rt, "window", "lag"),
+            "divergent": rt,
         }
         for name, arr in data.items():
+            if name == "divergent":
+                arr = np.asarray(arr).astype(np.int8)
             if name in dims:
                 long = _LONG[name].replace("(macro_method)", f"({lyap.macro_method})")
                 w.variable(name, arr, dims=dims[name], units=UNITS[name], long_name=long)

@@ -65,6 +65,7 @@ PHASE_COLORS = {
     "chaos": "#d73027",
     "cycle": "#fdae61",
     "divergent": "#252525",
+    "undetermined": "#e7d4e8",
 }
 
 
@@ -98,10 +99,11 @@ def plot_phase_diagram(h5, out) -> None:
     """Phase diagram of a ``kind="phase_diagram"`` file.
 
     Two swept parameters: one pie per grid point with the fraction of
-    realizations x trials in each phase (left), and the mean largest Lyapunov
-    exponent [1/tau] when known, else the mean synchrony, as a heat map (right).
-    One parameter: stacked bars of the fractions; otherwise stacked bars over
-    the flattened list of points.
+    realizations x trials in each phase, the largest class written under it with its
+    Wilson interval (left), and the mean largest Lyapunov exponent [1/tau] when known,
+    else the mean synchrony, as a heat map (right).  Otherwise grouped bars of the
+    fractions per point with their Wilson intervals as error bars.  The title gives
+    ``N`` and ``T`` of the runs.
     """
     import json
 
@@ -123,6 +125,11 @@ def plot_phase_diagram(h5, out) -> None:
             warnings.simplefilter("ignore", RuntimeWarning)
             side_mean = np.nanmean(side, axis=(-2, -1)) if side.ndim >= 2 else side
     n_real = a["labels"].shape[-2] * a["labels"].shape[-1]
+    have_ci = "fractions_lo" in a and "fractions_hi" in a
+    flo = np.asarray(a["fractions_lo"], float) if have_ci else fr
+    fhi = np.asarray(a["fractions_hi"], float) if have_ci else fr
+    level = str(attrs.get("interval", "Wilson score interval"))
+    nt = _size_duration(attrs)
 
     if len(dims) == 2:
         nx, ny = len(coords[0]), len(coords[1])
@@ -137,6 +144,10 @@ def plot_phase_diagram(h5, out) -> None:
                 lw = 0.6 if (f > 0).sum() > 1 else 0.0
                 ax.pie(f, colors=colors, center=(i, j), radius=0.42, frame=True, startangle=90,
                        counterclock=False, wedgeprops=dict(linewidth=lw, edgecolor="white"))
+                if have_ci:
+                    k = int(np.argmax(f))
+                    ax.text(i, j - 0.44, f"{phases[k]} {f[k]:.2f}\n[{flo[i, j, k]:.2f}, {fhi[i, j, k]:.2f}]",
+                            ha="center", va="top", fontsize=5.5, linespacing=0.9, color="#606060")
         ax.set_xlim(-0.6, nx - 0.4)
         ax.set_ylim(-0.6, ny - 0.4)
         ax.set_aspect("equal")
@@ -144,7 +155,8 @@ def plot_phase_diagram(h5, out) -> None:
         ax.set_yticks(range(ny), [_fmt(v) for v in coords[1]])
         ax.set_xlabel(dims[0])
         ax.set_ylabel(dims[1])
-        ax.set_title(f"phase fractions ({n_real} realizations x trials per point)", fontsize=9)
+        ax.set_title(f"phase fractions ({n_real} realizations x trials per point; {nt})\n"
+                     f"under each pie: largest class [{level}]", fontsize=8)
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
         ax.legend(handles, phases, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
         im = ax2.imshow(side_mean.T, origin="lower", aspect="auto",
@@ -165,17 +177,20 @@ def plot_phase_diagram(h5, out) -> None:
         ax2.set_title(side_label, fontsize=9)
     else:
         pts = _point_labels(dims, coords)
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(pts) + 2.5), 3.6))
+        fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(pts) + 2.5), 3.6))
         xs = np.arange(len(pts))
-        bottom = np.zeros(len(pts))
-        for k, (name, c) in enumerate(zip(phases, colors)):
-            h = np.array([fr[ix][k] for ix, _ in pts])
-            h = np.nan_to_num(h)
-            ax.bar(xs, h, bottom=bottom, color=c, label=name, width=0.8)
-            bottom += h
+        shown = [k for k in range(len(phases)) if np.nan_to_num(np.array([fr[ix][k] for ix, _ in pts])).any()] or [0]
+        w = 0.8 / len(shown)
+        for j, k in enumerate(shown):
+            h = np.nan_to_num(np.array([fr[ix][k] for ix, _ in pts]))
+            lo = np.nan_to_num(np.array([flo[ix][k] for ix, _ in pts]))
+            hi = np.nan_to_num(np.array([fhi[ix][k] for ix, _ in pts]))
+            ax.bar(xs - 0.4 + (j + 0.5) * w, h, width=w, color=colors[k], label=phases[k], edgecolor="0.3", lw=0.4,
+                   yerr=np.stack([h - lo, hi - h]) if have_ci else None, capsize=2, error_kw=dict(lw=0.8))
         ax.set_xticks(xs, [lab for _, lab in pts], rotation=45 if len(pts) > 4 else 0, ha="right" if len(pts) > 4 else "center")
         ax.set_ylabel("fraction of realizations x trials")
-        ax.set_ylim(0, 1)
+        ax.set_title(f"{n_real} realizations x trials per point; {nt}; bars: {level}", fontsize=8)
+        ax.set_ylim(0, 1.02)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     save(fig, out)
 
@@ -239,7 +254,9 @@ def plot_lyapunov_stats(h5, out) -> None:
             axes[1].fill_between(xs[:n], m - sd, m + sd, color=col, alpha=0.12)
         axes[2].plot(xs[:n], get("fraction_positive"), color=col, marker="o", label=lab or None)
     if "dmft_lambda_max" in a and xlabel == "g":  # SCS mean-field reference (J0 = 0, N -> infinity)
-        axes[0].plot(a["dmft_g"], a["dmft_lambda_max"], "k--", lw=1.2, label=r"DMFT ($J_0 = 0$, $N\to\infty$)")
+        axes[0].plot(a["dmft_g"], a["dmft_lambda_max"], "k--", lw=1.2,
+                     label=r"DMFT ($J_0 = 0$, $N\to\infty$)" + "\n" + f"simulation: {_size_duration(attrs)};"
+                     + "\nfinite N expected below DMFT")
         axes[0].legend(fontsize=8, frameon=False)
     for ax in axes[:2]:
         ax.axhline(0, color="0.5", lw=0.8)
@@ -256,6 +273,21 @@ def plot_lyapunov_stats(h5, out) -> None:
             ax.set_xticks(xs, [_fmt(v) for v in x] if nd else [""])
     fig.tight_layout()
     save(fig, out)
+
+
+def _size_duration(attrs) -> str:
+    """``"N = 200, T = 150 tau"`` from the ``N`` and ``T`` attributes (JSON lists) of a reduction file."""
+    import json
+
+    def vals(k):
+        v = attrs.get(k)
+        try:
+            v = json.loads(v) if isinstance(v, str) else list(np.ravel(v)) if v is not None else []
+        except ValueError:
+            v = []
+        return ", ".join(_fmt(x) for x in v) or "?"
+
+    return f"N = {vals('N')}, T = {vals('T')} $\\tau$"
 
 
 def plot_macro_ftle(h5, out) -> None:

@@ -7,6 +7,7 @@ tables) reads the flat parameters of its input files (:func:`flat_params`), plac
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "coord_array",
     "write_sweep_coords",
     "param_units",
+    "point_seed",
 ]
 
 
@@ -86,3 +88,19 @@ def write_sweep_coords(w, dims, coords, units):
 def param_units() -> dict:
 
     return {n: u for cls in (NetworkParams, SimulationParams) for n, _, u, _ in describe(cls)}
+
+
+def point_seed(seed: int, point: Mapping) -> int:
+    r"""Root seed of one sweep point for *independent draws* across the points of a sweep.
+
+    By default every point of a sweep uses the same root seed, so realization ``k`` draws the same
+    random matrix ``z`` (and initial states) at every ``(g, J0, ...)``: common random numbers, which
+    make differences between points smooth but the points' counts not independent samples.  With
+    ``independent_points: true`` the pipeline gives point ``p`` the root seed
+    ``SeedSequence([seed, crc32(p)]).generate_state(1)[0]``, where ``crc32(p)`` hashes the point's
+    swept values as canonical JSON (sorted keys): deterministic, independent of the order of the
+    sweep, different for different points (up to 32-bit collisions), and recorded in each file's
+    ``seed`` attribute like any root seed.
+    """
+    key = json.dumps({str(k): (v.item() if hasattr(v, "item") else v) for k, v in point.items()}, sort_keys=True)
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(key.encode())]).generate_state(1)[0])

@@ -9,6 +9,8 @@ import shlex
 import pandas as pd
 from snakemake.utils import Paramspace
 
+from balnet.engine.sweep import point_seed
+
 EXP = config["experiment"]
 RESULTS = f"results/{EXP}"
 LOGS = f"logs/{EXP}"
@@ -97,11 +99,17 @@ def _set_args(mapping):
 
 def model_args(wildcards, sections, accepted=None):
     """balnet flags of a sweep point: config sections, then the point's swept values
-    (only those named in ``accepted``, when given: the fields the command takes)."""
+    (only those named in ``accepted``, when given: the fields the command takes).  With
+    ``independent_points: true`` (and ``seed`` not swept) the root seed becomes the point's own,
+    ``balnet.engine.sweep.point_seed(seed, swept values)``: independent draws of the couplings at
+    every point instead of common random numbers (the default)."""
     values = {}
     for sec in sections:
         values.update(config.get(sec) or {})
+    point = SWEEP_GRID.values(wildcards)
     values.update(SWEEP_GRID.values(wildcards, accepted))
+    if config.get("independent_points", False) and "simulation" in sections and "seed" not in point:
+        values["seed"] = point_seed((config.get("simulation") or {}).get("seed", 0), point)
     return _set_args(values)
 
 
