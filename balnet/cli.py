@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from . import commands as pkg
+from .commands._common import check_outputs, register_outputs
 from .engine._version import __version__
 from .engine.backend import BackendError
 from .engine.parallel import SerialComm, get_comm
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, mod in commands().items():
         sp = sub.add_parser(name, help=mod.HELP, description=(mod.__doc__ or mod.HELP), formatter_class=_Formatter)
         mod.add_arguments(sp)
+        register_outputs(sp)
         sp.set_defaults(_run=mod.run, _prog=sp.prog)
     return p
 
@@ -69,6 +72,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        check_outputs(args)
         return int(args._run(args) or 0)
     except (ConfigError, BackendError) as e:
         print(f"{args._prog}: error: {e}", file=sys.stderr)
@@ -77,6 +81,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{args._prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `balnet info big.h5 | head -1`: the reader left; stop quietly, like a killed `cat`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _abort_others(code: int) -> None:

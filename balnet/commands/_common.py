@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import os
 import sys
 from typing import Any
 
+from ..engine.io import check_output
 from ..engine.params import ConfigError, describe, from_mapping, load_yaml
 
-__all__ = ["add_common", "add_inputs", "add_record_flags", "collect_records", "parse_set", "progress_enabled", "subcommands"]
+__all__ = ["add_common", "add_inputs", "add_record_flags", "check_outputs", "collect_records", "parse_set",
+           "progress_enabled", "register_outputs", "subcommands"]
+
+FIGURE_METAVARS = ("PNG", "FIG")
 
 
 def _flag(name: str) -> str:
@@ -93,8 +99,6 @@ def collect_records(args, classes, sections: dict[str, type] | None = None):
     known = {f.name: cls for cls in classes for f in dataclasses.fields(cls)}
     for k in flat:
         if k not in known:
-            import difflib
-
             hint = difflib.get_close_matches(k, list(known) + list(sections), n=1)
             raise ConfigError(f"unknown parameter {k!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     out = []
@@ -105,3 +109,54 @@ def collect_records(args, classes, sections: dict[str, type] | None = None):
 
 def progress_enabled(args) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every sub-parser below it."""
+    yield parser
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sp in dict.fromkeys(a.choices.values()):
+                yield from _parsers(sp)
+
+
+def register_outputs(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub-)parser that writes files ``--overwrite``/``--force`` and the list of its
+    output arguments (``-o`` and figure paths: metavar PNG or FIG), checked by :func:`check_outputs`."""
+    for p in _parsers(parser):
+        outs = [(a.dest, a.metavar in FIGURE_METAVARS) for a in p._actions
+                if a.dest == "output" or a.metavar in FIGURE_METAVARS]
+        if not outs:
+            continue
+        p.add_argument("--overwrite", "--force", action="store_true",
+                       help="replace output files that exist (an output that is also an input is always refused)")
+        p.set_defaults(_outputs=outs)
+
+
+def _paths(value):
+    if isinstance(value, (str, os.PathLike)):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            if isinstance(v, (str, os.PathLike)):
+                yield v
+
+
+def check_outputs(args) -> None:
+    """Check every output path of the command line before any computation (see
+    :func:`balnet.engine.io.check_output`): the inputs are all other path-like arguments
+    that name existing files; two outputs may not be the same path either."""
+    outs = getattr(args, "_outputs", None) or []
+    out_dests = {d for d, _ in outs}
+    inputs = [p for k, v in vars(args).items() if not k.startswith("_") and k not in out_dests
+              for p in _paths(v) if os.path.isfile(p)]
+    seen = {}
+    for dest, figure in outs:
+        path = getattr(args, dest, None)
+        if not path:
+            continue
+        key = os.path.abspath(path)
+        if key in seen:
+            raise ConfigError(f"{path} is given as two outputs ({seen[key]} and {dest})")
+        seen[key] = dest
+        check_output(path, overwrite=getattr(args, "overwrite", False), inputs=inputs, figure=figure)
