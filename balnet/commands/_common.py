@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from ..engine.io import check_output
-from ..engine.params import ConfigError, describe, from_mapping, load_yaml
+from ..engine.params import ConfigError, check_together, describe, from_mapping, load_yaml
 
 __all__ = ["add_common", "add_inputs", "add_record_flags", "check_outputs", "collect_records", "parse_set",
            "progress_enabled", "register_outputs", "subcommands"]
@@ -104,6 +104,7 @@ def collect_records(args, classes, sections: dict[str, type] | None = None):
     out = []
     for cls in classes:
         out.append(from_mapping(cls, {k: v for k, v in flat.items() if known[k] is cls}))
+    check_together(*out)
     return out
 
 
