@@ -73,3 +73,158 @@ def test_unknown_flag_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["simulate", "--gg", "1", "-o", "x.h5"])
     assert e.value.code == 2
+
+
+# -- output safety: checked before any computation --------------------------------------------------
+
+
+def _one_line(r, msg):
+    assert r.returncode == 2, r.stderr
+    assert msg in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_existing_output_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "run.h5"
+    out.write_bytes(b"precious")
+    args = ("simulate", "--N", "20", "--T", "1", "-q", "-o", str(out))
+    _one_line(run(*args), "exists (add --overwrite to replace it)")
+    assert out.read_bytes() == b"precious"
+    assert run(*args, "--overwrite").returncode == 0
+    assert out.read_bytes()[:4] == b"\x89HDF"
+    assert run(*args, "--force").returncode == 0
+
+
+def test_output_that_is_an_input_always_refused(tmp_path):
+    run_h5 = tmp_path / "run.h5"
+    assert run("simulate", "--N", "20", "--T", "2", "-q", "-o", str(run_h5)).returncode == 0
+    before = run_h5.read_bytes()
+    for extra in ((), ("--overwrite",)):
+        _one_line(run("reduce", "phases", str(run_h5), "-o", str(run_h5), *extra), "is also an input")
+    fig = tmp_path / "f.png"
+    _one_line(run("reduce", "phases", str(run_h5), "-o", str(tmp_path / "pd.h5"), "--figure", str(run_h5),
+                  "--overwrite"), "is also an input")
+    assert run_h5.read_bytes() == before and not fig.exists()
+
+
+@pytest.mark.parametrize("out,msg", [("/proc/balnet-x.h5", "cannot write /proc/balnet-x.h5"),
+                                     (".", "is a directory")])
+def test_unwritable_output_refused_before_compute(tmp_path, out, msg):
+    """A run that would take minutes (N = 3000, T = 2000) is refused at once: the check comes first."""
+    import time
+
+    t0 = time.perf_counter()
+    r = run("lyapunov", "--N", "3000", "--T", "2000", "-q", "-o", out, cwd=tmp_path)
+    _one_line(r, msg)
+    assert time.perf_counter() - t0 < 20
+
+
+def test_figure_format_checked_before_compute(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("N: 30\n")
+    _one_line(run("learn", "-c", str(cfg), "-o", str(tmp_path / "l.h5"), "--figure", str(tmp_path / "l.xyz")),
+              "unknown format .xyz")
+    _one_line(run("plot", str(cfg), "-o", str(tmp_path / "p")), "unknown format (no extension)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
+
+
+def test_info_into_a_closed_pipe_is_quiet(tmp_path):
+    out = tmp_path / "run.h5"
+    assert run("simulate", "--N", "20", "--T", "1", "-q", "-o", str(out)).returncode == 0
+    r = subprocess.run(f"{sys.executable} -m balnet info {' '.join([str(out)] * 200)} | head -1", shell=True,
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == str(out) and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
+
+
+# -- bad values: one line, exit 2 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--g", "nan"], "g must be a finite number, got 'nan'"),
+        (["--set", "J0=.inf"], "J0 must be a finite number, got inf"),
+        (["--set", "N=.nan"], "N must be a finite integer"),
+        (["--N", "50", "--n-record", "500"], "n_record=500 exceeds N=50"),
+        (["--dt", "5", "--solver", "euler"], "dt=5.0 is not below tau=1"),
+        (["--dt", "1", "--solver", "rk4"], "dt=1.0 is not below tau=1"),
+        (["--dt", "0.5", "--T", "0.2"], "dt=0.5 exceeds T=0.2"),
+    ],
+)
+def test_nan_and_cross_field_one_line(tmp_path, args, msg):
+    _one_line(run("simulate", *args, "-o", str(tmp_path / "x.h5")), msg)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_yaml_refused(tmp_path):
+    e = tmp_path / "e.yaml"
+    e.write_text("# nothing\n")
+    _one_line(run("simulate", "-c", str(e), "-o", str(tmp_path / "x.h5")), "is empty")
+
+
+def test_reduce_refuses_files_of_different_N(tmp_path):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    assert run("simulate", "--N", "20", "--T", "2", "--g", "0.5", "-q", "-o", str(a)).returncode == 0
+    assert run("simulate", "--N", "30", "--T", "2", "--g", "2.0", "-q", "-o", str(b)).returncode == 0
+    _one_line(run("reduce", "phases", str(a), str(b), "--sweep", "g", "-o", str(tmp_path / "pd.h5")),
+              "differ in N (20, 30), which is not swept")
+    _one_line(run("reduce", "phases", str(a), str(b), "-o", str(tmp_path / "pd.h5")), "do not fill the grid")
+
+
+# -- memory estimate ------------------------------------------------------------------------------
+
+
+def _peak(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("N,R,dtype,J0,solver", [(1200, 2, "float64", 1.0, "rk4"), (1200, 3, "float32", 0.0, "euler"),
+                                                 (1000, 1, "float32", 1.0, "rk4")])
+def test_memory_estimate_matches_measured_peak(N, R, dtype, J0, solver):
+    """The estimate of simulate against tracemalloc's peak (numpy reports its buffers to it):
+    within -10 % .. +10 % where the couplings dominate."""
+    import numpy as np
+
+    from balnet.engine.params import NetworkParams, SimulationParams
+    from balnet.model.simulate import Simulation, simulation_memory
+
+    net = NetworkParams(N=N, J0=J0)
+    sim = SimulationParams(T=2.0, dt=0.1, realizations=R, trials=2, dtype=dtype, solver=solver, backend="numpy")
+    peak = _peak(lambda: Simulation(net, sim, list(range(R)), xp=np).run(lambda c: None))
+    assert 0.9 < simulation_memory(net, sim, R) / peak < 1.1
+
+
+def test_lyapunov_memory_estimate_covers_tangent_frames():
+    """With many exponents the tangent frames dominate: the estimate stays within -10 % .. +30 % of the peak."""
+    import numpy as np
+
+    from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
+    from balnet.commands.lyapunov import lyapunov_memory
+    from balnet.engine.params import NetworkParams, SimulationParams
+
+    net = NetworkParams(N=400, J0=0.0)
+    sim = SimulationParams(T=4.0, dt=0.1, realizations=1, trials=2, backend="numpy")
+    for k in (4, 400):
+        ly = LyapunovParams(k=k, t_ons=1.0, t_window=2.0, t_warmup_tangent=1.0, n_boot=10)
+        peak = _peak(lambda: lyapunov_run(net, sim, ly, [0], xp=np))
+        assert 0.9 < lyapunov_memory(net, sim, ly, 1) / peak < 1.3, k
+
+
+def test_memory_refused_in_one_line(tmp_path):
+    from balnet.engine.memory import available_bytes
+
+    avail = available_bytes()
+    if avail is None:
+        pytest.skip("the system reports no available memory")
+    for cmd in ("simulate", "lyapunov", "learn"):
+        r = run(cmd, "--N", "1000000", "-o", str(tmp_path / "x.h5"))
+        _one_line(r, "needs about")
+        assert "available" in r.stderr and "float32" in r.stderr and "realizations per rank" in r.stderr
+    assert list(tmp_path.iterdir()) == []

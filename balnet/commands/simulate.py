@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.io import H5Writer, read
+from ..engine.memory import local_ranks, require_memory
 from ..engine.parallel import gather_by_realization, rank_work
 from ..engine.params import ConfigError, NetworkParams, SimulationParams
-from ..model.simulate import Simulation
+from ..model.simulate import Simulation, simulation_memory
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "simulate"
@@ -63,6 +64,9 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
     comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
+    per_rank = -(-sim.realizations // comm.size)
+    require_memory(simulation_memory(net, sim, per_rank), f"N={net.N} with {per_rank} realizations per rank",
+                   ranks=min(comm.size, local_ranks(comm.size)))
     x0 = None if x0_all is None else x0_all[mine]
     s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series)
 

@@ -27,7 +27,41 @@ from ..engine.random import INITIAL, NOISE, normal_block, stream
 from .dynamics import RateNetwork, get_gain
 from .network import balance_vector, realization_couplings
 
-__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate"]
+__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate",
+           "memory_estimate", "simulation_memory"]
+
+
+def memory_estimate(net: NetworkParams, realizations: int, dtype, *, states: int = 0, recorded: int = 0) -> int:
+    r"""Peak bytes of one rank holding ``realizations`` coupling matrices of ``net`` in ``dtype``.
+
+    .. math::
+        M = R N^2 s + N^2 (8 \cdot n_	ext{draw} + s\,[s 
+e 8,\ J_0 = 0]) + s\,(	ext{states} + 	ext{recorded})
+
+    where :math:`R N^2 s` is the stack ``J`` of :func:`build_network` (itemsize ``s``), and the
+    second term the transient of drawing one realization (:func:`balnet.model.network.coupling_matrix`):
+    the float64 normals, plus two float64 temporaries of the rank-one mean part when
+    :math:`J_0 
+e 0` (:math:`n_	ext{draw} = 3`, else 1), or the cast copy when the working dtype
+    is not float64.  ``states`` and ``recorded`` count the further array elements of the caller
+    (solver stages, tangent frames, recorder buffers).  Measured against tracemalloc's peak in
+    tests/test_cli.py (within 10 %); this is the one place to update when the drawing changes.
+    """
+    N, s = int(net.N), np.dtype(dtype).itemsize
+    draw = 3 if net.J0 != 0.0 else 1
+    cast = s if (s != 8 and net.J0 == 0.0) else 0
+    return int(realizations) * N * N * s + N * N * (8 * draw + cast) + s * (int(states) + int(recorded))
+
+
+def simulation_memory(net: NetworkParams, sim: SimulationParams, realizations: int) -> int:
+    """:func:`memory_estimate` of :class:`Simulation` with ``realizations`` on this rank: the state,
+    the solver's stages (RK4: 6 arrays, Euler: 2) and the recorder's chunk buffers."""
+    RB = int(realizations) * sim.trials
+    stages = 6 if sim.solver == "rk4" else 2
+    n_rec = min(sim.n_record, net.N)
+    C = min(sim.chunk, sim.n_steps // sim.record_every + 1)
+    return memory_estimate(net, realizations, resolve_dtype(sim.dtype), states=(2 + stages) * RB * net.N,
+                           recorded=C * RB * (3 + n_rec))
 
 
 def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: ModuleType, dtype, I0: float = 0.0) -> RateNetwork:
