@@ -228,3 +228,35 @@ def test_memory_refused_in_one_line(tmp_path):
         _one_line(r, "needs about")
         assert "available" in r.stderr and "float32" in r.stderr and "realizations per rank" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- progress in logs ---------------------------------------------------------------------------------
+
+
+def test_line_progress_percent_rate_eta():
+    """Against a fake clock at 100 steps/s: lines at every 10 %, the right rate and time left, one closing line."""
+    import io
+
+    from balnet.engine.progress import LineProgress
+
+    t = [0.0]
+    buf = io.StringIO()
+    bar = LineProgress(1000, "simulate", file=buf, clock=lambda: t[0])
+    for _ in range(100):
+        t[0] += 0.1
+        bar.update(10)
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 10  # 10 % .. 90 %, then "done"
+    assert lines[3] == "simulate:  40% (400/1000 step), 100 step/s, 6.0 s left"
+    assert lines[-1] == "simulate: done, 1000 step in 10.0 s"
+
+
+def test_progress_lines_and_closing_line_without_terminal(tmp_path):
+    out = tmp_path / "run.h5"
+    r = run("simulate", "--N", "100", "--T", "400", "-o", str(out))  # stderr is a pipe here, not a terminal
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"balnet simulate: wrote {out} in ") and "\r" not in r.stderr
+    assert lines[-2].startswith("simulate: done, 8000 step in ")
+    assert run("simulate", "--N", "20", "--T", "1", "-q", "--overwrite", "-o", str(out)).stderr == ""

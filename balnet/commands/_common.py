@@ -37,7 +37,9 @@ def add_common(parser: argparse.ArgumentParser, *, output: bool = True, config: 
                             help="override any parameter, e.g. --set g=2.0 (repeatable)")
     if output:
         parser.add_argument("-o", "--output", required=True, metavar="H5", help="output HDF5 file (written atomically)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress (a bar on a terminal, lines with percent, rate and time left in a log) "
+                             "and no closing line")
 
 
 def subcommands(parser: argparse.ArgumentParser):
@@ -109,7 +111,8 @@ def collect_records(args, classes, sections: dict[str, type] | None = None):
 
 
 def progress_enabled(args) -> bool:
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+    """Progress on stderr unless ``--quiet``: a bar on a terminal, plain lines in a log."""
+    return not getattr(args, "quiet", False)
 
 
 def _parsers(parser: argparse.ArgumentParser):
