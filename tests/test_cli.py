@@ -242,8 +242,8 @@ def test_line_progress_percent_rate_eta():
     t = [0.0]
     buf = io.StringIO()
     bar = LineProgress(1000, "simulate", file=buf, clock=lambda: t[0])
-    for _ in range(100):
-        t[0] += 0.1
+    for i in range(100):
+        t[0] = (i + 1) / 10
         bar.update(10)
     bar.close()
     lines = buf.getvalue().splitlines()
