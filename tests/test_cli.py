@@ -249,7 +249,7 @@ def test_line_progress_percent_rate_eta():
     lines = buf.getvalue().splitlines()
     assert len(lines) == 10  # 10 % .. 90 %, then "done"
     assert lines[3] == "simulate:  40% (400/1000 step), 100 step/s, 6.0 s left"
-    assert lines[-1] == "simulate: done, 1000 step in 10.0 s"
+    assert lines[-1] == "simulate: done, 1000 step in 10 s"
 
 
 def test_progress_lines_and_closing_line_without_terminal(tmp_path):

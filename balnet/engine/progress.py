@@ -35,7 +35,7 @@ class LineProgress:
         self.every, self.min_interval, self.max_interval = every, min_interval, max_interval
         self.n = 0
         self.t0 = self.t_last = clock()
-        self.next_frac = every
+        self.k = 1  # next line at k * every (a count, so that float sums do not drift)
         self.closed = False
 
     def _line(self, now: float) -> str:
@@ -51,12 +51,12 @@ class LineProgress:
         self.n += int(n)
         now = self.clock()
         frac = self.n / self.total if self.total else 1.0
-        due = frac >= self.next_frac and now - self.t_last >= self.min_interval
+        due = frac >= self.k * self.every - 1e-12 and now - self.t_last >= self.min_interval
         if (due or now - self.t_last >= self.max_interval) and self.n < self.total:
             print(self._line(now), file=self.file, flush=True)
             self.t_last = now
-            while self.next_frac <= frac:
-                self.next_frac += self.every
+            while self.k * self.every - 1e-12 <= frac:
+                self.k += 1
 
     def close(self) -> None:
         if self.closed:
