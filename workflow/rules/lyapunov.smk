@@ -13,10 +13,10 @@ rule lyapunov:
         f"{BENCH}/lyapunov/{POINT}.tsv"
     params:
         args=lambda wc: model_args(wc, ["network", "simulation", "lyapunov"]),
-        omp=omp_threads,
+        mpi=mpiexec,
     threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
     resources:
-        mpi_ranks=lambda wc, threads: threads,
+        mpi_ranks=mpi_ranks,
     shell:
-        "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
-        "balnet lyapunov {params.args} --quiet -o {output} > {log} 2>&1"
+        "{params.mpi} "
+        "balnet lyapunov {params.args} -o {output} > {log} 2>&1"
