@@ -78,6 +78,27 @@ def test_unknown_flag_exit_2(capsys):
 # -- output safety: checked before any computation --------------------------------------------------
 
 
+def runp(*args, cwd=None):
+    """``balnet ARGS`` in this process (fast: no interpreter start); returncode and stderr like run()."""
+    import contextlib
+    import io
+    import os
+    import types
+
+    err, old = io.StringIO(), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:
+                code = e.code
+    finally:
+        os.chdir(old)
+    return types.SimpleNamespace(returncode=code, stderr=err.getvalue())
+
+
 def _one_line(r, msg):
     assert r.returncode == 2, r.stderr
     assert msg in r.stderr, r.stderr
@@ -88,21 +109,21 @@ def test_existing_output_refused_unless_overwrite(tmp_path):
     out = tmp_path / "run.h5"
     out.write_bytes(b"precious")
     args = ("simulate", "--N", "20", "--T", "1", "-q", "-o", str(out))
-    _one_line(run(*args), "exists (add --overwrite to replace it)")
+    _one_line(runp(*args), "exists (add --overwrite to replace it)")
     assert out.read_bytes() == b"precious"
-    assert run(*args, "--overwrite").returncode == 0
+    assert runp(*args, "--overwrite").returncode == 0
     assert out.read_bytes()[:4] == b"\x89HDF"
-    assert run(*args, "--force").returncode == 0
+    assert runp(*args, "--force").returncode == 0
 
 
 def test_output_that_is_an_input_always_refused(tmp_path):
     run_h5 = tmp_path / "run.h5"
-    assert run("simulate", "--N", "20", "--T", "2", "-q", "-o", str(run_h5)).returncode == 0
+    assert runp("simulate", "--N", "20", "--T", "2", "-q", "-o", str(run_h5)).returncode == 0
     before = run_h5.read_bytes()
     for extra in ((), ("--overwrite",)):
-        _one_line(run("reduce", "phases", str(run_h5), "-o", str(run_h5), *extra), "is also an input")
+        _one_line(runp("reduce", "phases", str(run_h5), "-o", str(run_h5), *extra), "is also an input")
     fig = tmp_path / "f.png"
-    _one_line(run("reduce", "phases", str(run_h5), "-o", str(tmp_path / "pd.h5"), "--figure", str(run_h5),
+    _one_line(runp("reduce", "phases", str(run_h5), "-o", str(tmp_path / "pd.h5"), "--figure", str(run_h5),
                   "--overwrite"), "is also an input")
     assert run_h5.read_bytes() == before and not fig.exists()
 
@@ -114,7 +135,7 @@ def test_unwritable_output_refused_before_compute(tmp_path, out, msg):
     import time
 
     t0 = time.perf_counter()
-    r = run("lyapunov", "--N", "3000", "--T", "2000", "-q", "-o", out, cwd=tmp_path)
+    r = runp("lyapunov", "--N", "3000", "--T", "2000", "-q", "-o", out, cwd=tmp_path)
     _one_line(r, msg)
     assert time.perf_counter() - t0 < 20
 
@@ -122,15 +143,15 @@ def test_unwritable_output_refused_before_compute(tmp_path, out, msg):
 def test_figure_format_checked_before_compute(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("N: 30\n")
-    _one_line(run("learn", "-c", str(cfg), "-o", str(tmp_path / "l.h5"), "--figure", str(tmp_path / "l.xyz")),
+    _one_line(runp("learn", "-c", str(cfg), "-o", str(tmp_path / "l.h5"), "--figure", str(tmp_path / "l.xyz")),
               "unknown format .xyz")
-    _one_line(run("plot", str(cfg), "-o", str(tmp_path / "p")), "unknown format (no extension)")
+    _one_line(runp("plot", str(cfg), "-o", str(tmp_path / "p")), "unknown format (no extension)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
 
 
 def test_info_into_a_closed_pipe_is_quiet(tmp_path):
     out = tmp_path / "run.h5"
-    assert run("simulate", "--N", "20", "--T", "1", "-q", "-o", str(out)).returncode == 0
+    assert runp("simulate", "--N", "20", "--T", "1", "-q", "-o", str(out)).returncode == 0
     r = subprocess.run(f"{sys.executable} -m balnet info {' '.join([str(out)] * 200)} | head -1", shell=True,
                        capture_output=True, text=True)
     assert r.stdout.strip() == str(out) and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
@@ -152,23 +173,23 @@ def test_info_into_a_closed_pipe_is_quiet(tmp_path):
     ],
 )
 def test_nan_and_cross_field_one_line(tmp_path, args, msg):
-    _one_line(run("simulate", *args, "-o", str(tmp_path / "x.h5")), msg)
+    _one_line(runp("simulate", *args, "-o", str(tmp_path / "x.h5")), msg)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_empty_yaml_refused(tmp_path):
     e = tmp_path / "e.yaml"
     e.write_text("# nothing\n")
-    _one_line(run("simulate", "-c", str(e), "-o", str(tmp_path / "x.h5")), "is empty")
+    _one_line(runp("simulate", "-c", str(e), "-o", str(tmp_path / "x.h5")), "is empty")
 
 
 def test_reduce_refuses_files_of_different_N(tmp_path):
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    assert run("simulate", "--N", "20", "--T", "2", "--g", "0.5", "-q", "-o", str(a)).returncode == 0
-    assert run("simulate", "--N", "30", "--T", "2", "--g", "2.0", "-q", "-o", str(b)).returncode == 0
-    _one_line(run("reduce", "phases", str(a), str(b), "--sweep", "g", "-o", str(tmp_path / "pd.h5")),
+    assert runp("simulate", "--N", "20", "--T", "2", "--g", "0.5", "-q", "-o", str(a)).returncode == 0
+    assert runp("simulate", "--N", "30", "--T", "2", "--g", "2.0", "-q", "-o", str(b)).returncode == 0
+    _one_line(runp("reduce", "phases", str(a), str(b), "--sweep", "g", "-o", str(tmp_path / "pd.h5")),
               "differ in N (20, 30), which is not swept")
-    _one_line(run("reduce", "phases", str(a), str(b), "-o", str(tmp_path / "pd.h5")), "do not fill the grid")
+    _one_line(runp("reduce", "phases", str(a), str(b), "-o", str(tmp_path / "pd.h5")), "do not fill the grid")
 
 
 # -- memory estimate ------------------------------------------------------------------------------
@@ -224,7 +245,7 @@ def test_memory_refused_in_one_line(tmp_path):
     if avail is None:
         pytest.skip("the system reports no available memory")
     for cmd in ("simulate", "lyapunov", "learn"):
-        r = run(cmd, "--N", "1000000", "-o", str(tmp_path / "x.h5"))
+        r = runp(cmd, "--N", "1000000", "-o", str(tmp_path / "x.h5"))
         _one_line(r, "needs about")
         assert "available" in r.stderr and "float32" in r.stderr and "realizations per rank" in r.stderr
     assert list(tmp_path.iterdir()) == []
@@ -254,9 +275,9 @@ def test_line_progress_percent_rate_eta():
 
 def test_progress_lines_and_closing_line_without_terminal(tmp_path):
     out = tmp_path / "run.h5"
-    r = run("simulate", "--N", "100", "--T", "400", "-o", str(out))  # stderr is a pipe here, not a terminal
+    r = runp("simulate", "--N", "100", "--T", "400", "-o", str(out))  # stderr is a pipe here, not a terminal
     assert r.returncode == 0, r.stderr
     lines = r.stderr.strip().splitlines()
     assert lines[-1].startswith(f"balnet simulate: wrote {out} in ") and "\r" not in r.stderr
     assert lines[-2].startswith("simulate: done, 8000 step in ")
-    assert run("simulate", "--N", "20", "--T", "1", "-q", "--overwrite", "-o", str(out)).stderr == ""
+    assert runp("simulate", "--N", "20", "--T", "1", "-q", "--overwrite", "-o", str(out)).stderr == ""

@@ -78,13 +78,17 @@ def collect_records(args, classes, sections: dict[str, type] | None = None):
     """Merge YAML file, ``--set`` and per-field flags into validated records.
 
     The YAML may be flat (``g: 2``) or sectioned (``network: {g: 2}``); a
-    section name must be one of ``sections``.  Every key must belong to one of
+    section name must be one of ``sections``.  A pipeline config (``experiment:`` and
+    ``sweep:`` at the top, like config.yaml) gives only its sections in ``sections``.  Every key must belong to one of
     ``classes``: an unknown key is an error naming the closest valid key.
     """
     sections = sections or {}
     flat: dict[str, Any] = {}
     if getattr(args, "config", None):
         data = load_yaml(args.config)
+        if "experiment" in data and "sweep" in data:
+            # the pipeline's config.yaml: take the sections of this command, not the sweep or other stages
+            data = {k: v for k, v in data.items() if k in sections}
         for k, v in data.items():
             if k in sections:
                 if not isinstance(v, dict):
