@@ -296,7 +296,7 @@ def balanced_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stab(balanced_runs):
-    from balnet.phases.classify.diagram import stability_table
+    from balnet.phases.diagram import stability_table
 
     return stability_table(balanced_runs)
 
@@ -326,7 +326,7 @@ def test_oscillation_predicted_with_its_period(tmp_path):
     # real outlier > 1 (predicted non-trivial fixed point).  Measured: every class as predicted
     # (agreement 1.0), period of the oscillation 20.0 tau (T = 200: spectral resolution
     # 1/200 per tau, +-2 tau here); the Hopf-onset period is a linear estimate: tolerance 20 %.
-    from balnet.phases.classify.diagram import stability_table
+    from balnet.phases.diagram import stability_table
 
     p = tmp_path / "osc.h5"
     r = _cli("simulate", "-q", "--N", "200", "--J0", "2", "--g", "0.8", "--T", "200", "--t-warmup", "100",

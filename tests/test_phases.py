@@ -32,7 +32,7 @@ from balnet.model.states import (
     OSCILLATION,
     PHASES,
 )
-from balnet.phases.classify.classify import (
+from balnet.phases.classify import (
     PhaseCriteria,
     amplitude_trend,
     autocorrelation,
@@ -43,7 +43,7 @@ from balnet.phases.classify.classify import (
     recurrence,
     spectral_peak,
 )
-from balnet.phases.classify.diagram import phase_diagram, write_phase_diagram
+from balnet.phases.diagram import phase_diagram, write_phase_diagram
 
 
 def cli(*args):
