@@ -1,4 +1,5 @@
 """The balnet command: help, simulate/info/plot, one-line errors with exit 2 and no output file."""
+import os
 import subprocess
 import sys
 
@@ -281,3 +282,49 @@ def test_progress_lines_and_closing_line_without_terminal(tmp_path):
     assert lines[-1].startswith(f"balnet simulate: wrote {out} in ") and "\r" not in r.stderr
     assert lines[-2].startswith("simulate: done, 8000 step in ")
     assert runp("simulate", "--N", "20", "--T", "1", "-q", "--overwrite", "-o", str(out)).stderr == ""
+
+
+# -- README ------------------------------------------------------------------------------------------
+
+
+def test_readme_examples_parse_and_validate():
+    """Every `balnet ...` line of README's command examples parses, names files that the repository ships
+    (-c/--config), and its parameters pass the records' checks (what would stop it with exit 2)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from balnet.chaos.lyapunov import LyapunovParams, check_compatible
+    from balnet.cli import build_parser
+    from balnet.commands._common import collect_records
+    from balnet.engine.params import NetworkParams, SimulationParams
+    from balnet.learning.reservoir import LearnParams
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    i = text.index("## Commands")
+    blocks = re.findall(r"```bash\n(.*?)```", text[i:text.index("## Studies")], re.S)
+    lines = [ln.split("#")[0].strip() for b in blocks for ln in b.splitlines()]
+    lines = [ln for ln in lines if "balnet " in ln]
+    assert len(lines) >= 6
+    records = {"simulate": [NetworkParams, SimulationParams],
+               "lyapunov": [NetworkParams, SimulationParams, LyapunovParams],
+               "learn": [NetworkParams, LearnParams]}
+    sections = {"network": NetworkParams, "simulation": SimulationParams, "lyapunov": LyapunovParams,
+                "learn": LearnParams}
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        for ln in lines:
+            argv = shlex.split(ln)
+            argv = argv[argv.index("balnet") + 1:]
+            args = build_parser().parse_args(argv)
+            cfg = getattr(args, "config", None)
+            assert cfg is None or (root / cfg).is_file(), ln
+            if argv[0] in records:
+                own = {k: c for k, c in sections.items() if c in records[argv[0]]}  # as the command passes them
+                recs = collect_records(args, records[argv[0]], own)
+                if argv[0] == "lyapunov":
+                    check_compatible(*recs)
+    finally:
+        os.chdir(old)
