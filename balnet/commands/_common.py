@@ -5,7 +5,6 @@ import argparse
 import dataclasses
 import difflib
 import os
-import sys
 from typing import Any
 
 from ..engine.io import check_output
