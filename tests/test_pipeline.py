@@ -197,6 +197,25 @@ def test_experiment_config_replaces_sweep_and_studies(wf):
     assert counts["kuramoto_point"] == 1 and counts["simulate"] == 1 and "fim_point" not in counts
 
 
+@needs_snakemake
+def test_stale_lock_released_only_when_no_snakemake_runs_here(wf):
+    """A lock left in .snakemake/locks is kept (with the holder's PID named) while a process whose command
+    line says snakemake runs in the directory, and removed once none does."""
+    locks = wf / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("x\n")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "snakemake-holder"], cwd=wf)
+    try:
+        r = smk(wf, "-n", "--configfile", str(TINY))
+        assert f"Snakemake process(es) {holder.pid} run in this directory" in r.stderr
+        assert (locks / "0.input.lock").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    r = smk(wf, "-n", "--configfile", str(TINY))
+    assert "removed the stale lock" in r.stderr and not list(locks.glob("*.lock"))
+
+
 # -- kills and reruns -------------------------------------------------------------------------
 
 
