@@ -28,6 +28,7 @@ include: "workflow/rules/learn.smk"
 include: "workflow/rules/fim.smk"
 include: "workflow/rules/dsnn.smk"
 include: "workflow/rules/kuramoto.smk"
+include: "workflow/rules/experiments.smk"
 
 
 rule all:

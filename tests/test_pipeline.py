@@ -304,7 +304,8 @@ def _check_tiny_results(wf, T=30.0):
     assert pd["labels"].min() >= 0
     st, sattrs = read(res / "lyapunov_stats.h5")
     assert sattrs["kind"] == "lyapunov_stats" and st["lambda_max"].shape == (len(gs), len(js), R, 1)
-    for f in ("phase_diagram.png", "lyapunov_stats.png", "ftle_histograms.png", "learning_curves.png"):
+    assert st["icc_mean_macro_growth"].shape == (len(gs), len(js)) and st["macro_curve_growth"].shape[-2] == 3
+    for f in ("phase_diagram.png", "lyapunov_stats.png", "ftle_histograms.png", "macro_ftle.png", "learning_curves.png"):
         assert (res / f).stat().st_size > 5000
     lc, lattrs = read(res / "learning_curves.h5")
     assert lattrs["kind"] == "learning_curves"
@@ -331,6 +332,7 @@ def test_tiny_sweep_end_to_end(wf):
     smk(wf, "--configfile", "tests/workflow/config.yaml", "--report", "report.html")
     html = (wf / "report.html").read_text(errors="replace")
     assert "phase_diagram.png" in html and "ftle_histograms.png" in html and "lyapunov_stats.png" in html
+    assert "macro_ftle.png" in html
 
 
 # -- a real scheduler ----------------------------------------------------------------------------

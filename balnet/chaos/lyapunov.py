@@ -88,8 +88,10 @@ abstracts were available to us) offers four definitions, ``macro_method``:
     :math:`\sqrt{N_E}` times larger than a generic (leading Lyapunov)
     direction, so :math:`\Lambda_\mathrm{macro}(T)\approx\lambda_\mathrm{max}
     - \log\sqrt{N_E}/T` (measured :math:`T(\Lambda_\mathrm{macro}-\lambda_\mathrm{max})
-    \approx -2` to :math:`-3` at N = 200): windows must be long compared with
-    :math:`\log N / (2\lambda_\mathrm{max})`.  When :math:`\phi' = 0` on every
+    \approx -2` to :math:`-3` at N = 200, :math:`-1.5` to :math:`-5.6` over
+    N = 250-2000 and all classes, docs/macro_ftle.md): windows must be long compared with
+    :math:`\log N / (2\lambda_\mathrm{max})`, or use the offset-free growth rate
+    below (``macro_growth``), which removes this term.  When :math:`\phi' = 0` on every
     neuron (ReLU, all silent) :math:`\delta\nu \equiv 0` and the value is
     undefined (-inf/nan).  The *linearized* dynamics is used (not two trajectories) so the
     value does not depend on a perturbation size and cannot saturate at the
@@ -126,6 +128,63 @@ abstracts were available to us) offers four definitions, ``macro_method``:
     re-measures micro chaos (tested: it tracks ``ftle_micro``).
 
 ``macro_compare=True`` computes all four side by side.
+
+Offset-free macro growth rate
+-----------------------------
+``linear_nu`` mixes two things: a growth rate and a start-direction offset.
+Expand the tangent vector started at :math:`\hat u` on the covariant
+Lyapunov vectors, :math:`\delta x(t) = \sum_i c_i\, e^{\int_0^t\Lambda_i}\,
+v_i(t)`.  Once the leading term dominates (alignment, after a time of order
+:math:`1/(\lambda_1-\lambda_2)`),
+
+.. math::
+    y(t) \equiv \log\frac{|\delta\nu(t)|}{|\delta\nu(0)|}
+    = a + \gamma\,t + \eta(t), \qquad
+    a = \log|c_1| + \big\langle\log|P\,\Phi' v_1|\big\rangle - \log|P\,\Phi'\hat u|,
+
+where:
+
+* :math:`\gamma = \lambda_\mathrm{max}` for a trajectory with a simple
+  leading exponent (the tangent dynamics is linear: any generic start grows
+  at :math:`\lambda_\mathrm{max}`);
+* :math:`P` takes population means (``(2, N)``), :math:`\Phi' =
+  \mathrm{diag}\,\phi'(x)`;
+* :math:`a` (dimensionless, ``macro_offset``) is the start-direction offset:
+  how weakly :math:`\hat u` excites the leading direction
+  (:math:`\log|c_1|`) and how little that direction moves the population
+  means compared with :math:`\hat u` itself.  For a leading vector without
+  population structure, :math:`|P\Phi' v_1|/|P\Phi'\hat u| \sim
+  \sqrt{(N_E^{-1} + N_I^{-1})/2}`, so :math:`a \approx -\tfrac12\log N +
+  O(1)`: this is the :math:`-\log\sqrt{N_E}` of ``linear_nu``;
+* :math:`\eta(t)`: zero-mean fluctuations (finite-time fluctuations of the
+  local exponent and of :math:`\log|P\Phi' v_1(t)|`).
+
+Hence the window FTLE is :math:`\Lambda_\mathrm{macro}(T) = y(T)/T = \gamma
++ a/T + \eta(T)/T`: its offset decays only as :math:`1/T`.  The offset-free
+estimator (:func:`macro_growth_rate`, ``macro_growth``) is the least-squares
+slope of :math:`y(t_j)`, :math:`t_j = j\,t_\mathrm{ons}`, over the aligned
+part :math:`t_j \ge \alpha T` of every window (``macro_align`` :math:`=\alpha`,
+default 1/2):
+
+.. math::
+    \hat\gamma = \frac{\sum_j (t_j-\bar t)(y_j-\bar y)}{\sum_j (t_j-\bar t)^2},
+    \qquad \hat a = \bar y - \hat\gamma\,\bar t,
+
+(sums over :math:`t_j\ge\alpha T`).  The constant :math:`a` drops out of
+:math:`\hat\gamma` exactly; what remains is an alignment bias
+:math:`O(e^{-(\lambda_1-\lambda_2)\alpha T})` and the fluctuation.  If
+:math:`y` diffuses with :math:`\operatorname{var}\eta(t) = \sigma^2 t` the
+slope over a span :math:`L=(1-\alpha)T` has variance :math:`6\sigma^2/(5L)`
+(continuous sampling), against :math:`\sigma^2/T` for the FTLE: with
+:math:`\alpha = 1/2` the growth rate trades the bias :math:`a/T` for
+:math:`\approx 2.4\times` the variance.  At a stable fixed point
+:math:`\gamma` is the slowest decay rate of :math:`\delta\nu`, the real part
+of the leading eigenvalue of :math:`D(x^*)` among the modes that
+:math:`\hat u` excites and :math:`P\Phi'` sees; for a linear system it is
+the real part of the leading eigenvalue of the mode coupled to the macro
+direction (tested).  ``macro_offset`` is :math:`\hat a`; ``macro_log_dnu``
+keeps :math:`y(t_j)` of every window so that any shorter window
+:math:`T' \le T` (a prefix) can be re-analysed (:func:`balnet.chaos.statistics.macro_window_curves`).
 
 Randomness: the initial tangent frame of trial ``b`` of realization ``k`` is
 drawn from stream ``(k, TANGENT, 0, b)`` of the root seed and bootstrap
@@ -164,6 +223,7 @@ __all__ = [
     "two_trajectory_lyapunov",
     "bootstrap_ci",
     "ftle_statistics",
+    "macro_growth_rate",
     "lyapunov_run",
     "UNITS",
 ]
@@ -187,6 +247,10 @@ UNITS = {
     "ftle_macro_mean": "1/tau",
     "ftle_macro_std": "1/tau",
     "ftle_macro_ci": "1/tau",
+    "macro_growth": "1/tau",
+    "macro_offset": "1",
+    "macro_log_dnu": "1",
+    "macro_lag": "tau",
 }
 
 
@@ -205,10 +269,11 @@ class LyapunovParams:
     k: int = _f(4, "number of Lyapunov exponents (QR/Benettin), at most N")
     t_ons: float = _f(1.0, "re-orthonormalization interval", "tau")
     t_warmup_tangent: float = _f(20.0, "tangent-space warm-up after the trajectory warm-up (discarded)", "tau")
-    t_window: float = _f(20.0, "FTLE window length (a multiple of t_ons)", "tau")
+    t_window: float = _f(100.0, "FTLE window length (a multiple of t_ons; docs/macro_ftle.md)", "tau")
     macro_method: str = _f("linear_nu", "macro FTLE definition: linear_nu, finite_nu, gain or renorm_m")
     macro_compare: bool = _f(False, "also compute every macro_method (ftle_macro_<method>)")
     eps: float = _f(1e-6, "initial norm |delta x(0)| of the finite-difference perturbation (finite_nu)")
+    macro_align: float = _f(0.5, "macro growth rate: fit log|delta nu(t)| over t >= macro_align * t_window")
     n_boot: int = _f(1000, "bootstrap resamples for confidence intervals (0: none)")
     ci: float = _f(0.95, "confidence level of the bootstrap intervals")
 
@@ -225,6 +290,8 @@ class LyapunovParams:
             raise ConfigError(f"t_window={self.t_window} is shorter than t_ons={self.t_ons}")
         if self.macro_method not in MACRO_METHODS:
             raise ConfigError(f"macro_method must be one of {', '.join(MACRO_METHODS)}, got {self.macro_method!r}")
+        if not (0 <= self.macro_align < 1):
+            raise ConfigError(f"macro_align must lie in [0, 1), got {self.macro_align}")
         if not (0 < self.eps < 1):
             raise ConfigError(f"eps must lie in (0, 1), got {self.eps}")
         if self.n_boot < 0:
@@ -379,7 +446,7 @@ class MacroSpec:
 
 @dataclass
 class LyapunovResult:
-    """Result record of :func:`lyapunov_spectrum` (host numpy arrays, batch shape ``(...)`` of ``x0``).
+    r"""Result record of :func:`lyapunov_spectrum` (host numpy arrays, batch shape ``(...)`` of ``x0``).
 
     Attributes
     ----------
@@ -392,6 +459,10 @@ class LyapunovResult:
     macro : dict method -> ``(..., W)`` macro FTLE per window [1/tau]
     x_end : final state (host)
     t_measure : measurement time [tau]
+    macro_log_dnu : ``(..., W, L)`` (``linear_nu`` only, else None) :math:`y(t_j) =
+        \log|\delta\nu(t_j)|/|\delta\nu(0)|` at the lags :math:`t_j = j\,t_\mathrm{ons}`
+        of every window (input of :func:`macro_growth_rate`)
+    macro_lag : ``(L,)`` the lags :math:`t_j` [tau] (``L = t_window / t_ons``)
     """
 
     spectrum: np.ndarray
@@ -402,6 +473,8 @@ class LyapunovResult:
     macro: dict = field(default_factory=dict)
     x_end: Any = None
     t_measure: float = 0.0
+    macro_log_dnu: np.ndarray | None = None
+    macro_lag: np.ndarray | None = None
 
 
 class _Noise:
@@ -512,6 +585,142 @@ def lyapunov_spectrum(
     return res
 
 
+class _MacroMethod:
+    r"""One macro-FTLE definition (``macro_method``): the hooks :class:`_Engine` calls.
+
+    ``n_traj``: trajectory slots it needs (slot 0 is the reference); ``n_vec``: tangent
+    vectors of its own, placed by the engine at ``slot`` (started along :math:`\hat u`).
+    ``before_step`` is called before every step inside a window, ``after_ons`` after every
+    re-orthonormalization (``record``: inside a window), ``end_window`` returns
+    ``{name: value (...)}`` for the window just finished.
+    """
+
+    name = ""
+    n_traj = 1
+    n_vec = 0
+    slot: int | None = None
+
+    def start_measure(self, eng) -> None:
+        pass
+
+    def start_window(self, eng) -> None:
+        pass
+
+    def before_step(self, eng, x) -> None:
+        pass
+
+    def after_ons(self, eng, record: bool) -> None:
+        pass
+
+    def end_window(self, eng, T: float) -> dict:
+        return {}
+
+
+class _LinearNu(_MacroMethod):
+    """``linear_nu``: unrenormalized tangent vector from u-hat; also records log|dnu(t)/dnu(0)| every t_ons."""
+
+    name = "linear_nu"
+    n_vec = 1
+
+    def start_window(self, eng):
+        xp, x = eng.xp, eng.x
+        eng.Y[..., self.slot, :] = xp.broadcast_to(eng.u_hat, x.shape)
+        self.logscale = xp.zeros(x.shape[:-1], dtype=x.dtype)
+        self.log_dnu0 = xp.log(eng._norm(eng._nu(eng.gain_d(x) * eng.u_hat)))
+        self.series = []
+
+    def after_ons(self, eng, record):
+        # rescale (exact for the linear tangent dynamics), keeping the log-norm
+        xp = eng.xp
+        v = eng.Y[..., self.slot, :]
+        nv = eng._norm(v)
+        self.logscale = getattr(self, "logscale", 0.0) + xp.log(nv)
+        eng.Y[..., self.slot, :] = v / nv[..., None]
+        if record:
+            self.series.append(self._log_growth(eng))
+
+    def _log_growth(self, eng):
+        dnu = eng._norm(eng._nu(eng.gain_d(eng.x) * eng.Y[..., self.slot, :]))
+        return eng.xp.log(dnu) + self.logscale - self.log_dnu0
+
+    def end_window(self, eng, T):
+        y = self.series[-1]  # the window ends on a re-orthonormalization: log|dnu(T)/dnu(0)|
+        return {"linear_nu": y / T, LOG_DNU: eng.xp.stack(self.series, axis=-1)}
+
+
+class _FiniteNu(_MacroMethod):
+    """``finite_nu``: a partner trajectory x + eps u-hat in slot 1, no renormalization."""
+
+    name = "finite_nu"
+    n_traj = 2
+
+    def _log_dnu(self, eng):
+        phi, xp = eng.f.gain.phi, eng.xp
+        return xp.log(eng._norm(eng._nu(phi(eng.Y[..., 1, :], xp) - phi(eng.x, xp))))
+
+    def start_window(self, eng):
+        eng.Y[..., 1, :] = eng.x + eng.eps * eng.u_hat
+        self.log_dnu0 = self._log_dnu(eng)
+
+    def end_window(self, eng, T):
+        return {"finite_nu": (self._log_dnu(eng) - self.log_dnu0) / T}
+
+
+class _Gain(_MacroMethod):
+    """``gain``: time average of the macro mode's own gain -1 + J0 kappa(x) (left Riemann sum)."""
+
+    name = "gain"
+
+    def start_window(self, eng):
+        x = eng.x
+        self.acc = eng.xp.zeros(x.shape[:-1], dtype=x.dtype)
+
+    def before_step(self, eng, x):
+        self.acc = self.acc + (-1.0 + eng.J0 * (eng.gain_d(x) @ eng.kap))
+
+    def end_window(self, eng, T):
+        return {"gain": self.acc * (eng.dt / T)}
+
+
+class _RenormM(_MacroMethod):
+    """``renorm_m``: growth of |dm| of a tangent vector renormalized every t_ons (pitfall: re-measures micro chaos)."""
+
+    name = "renorm_m"
+    n_vec = 1
+
+    def _log_dm(self, eng, v):
+        xp = eng.xp
+        return xp.log(xp.abs((eng.gain_d(eng.x) * v) @ eng.wm))
+
+    def start_measure(self, eng):
+        self.log_dm_plus = None
+
+    def start_window(self, eng):
+        x = eng.x
+        self.acc = eng.xp.zeros(x.shape[:-1], dtype=x.dtype)
+        if self.log_dm_plus is None:
+            self.log_dm_plus = self._log_dm(eng, eng.Y[..., self.slot, :])
+
+    def after_ons(self, eng, record):
+        v = eng.Y[..., self.slot, :]
+        if record:
+            self.acc = self.acc + self._log_dm(eng, v) - self.log_dm_plus
+        v = v / eng._norm(v)[..., None]
+        eng.Y[..., self.slot, :] = v
+        if record:
+            self.log_dm_plus = self._log_dm(eng, v)
+
+    def end_window(self, eng, T):
+        return {"renorm_m": self.acc / T}
+
+
+#: the macro-FTLE strategies by name (MACRO_METHODS order: also the order of their slots and hooks)
+_MACRO_STRATEGIES = {c.name: c for c in (_LinearNu, _FiniteNu, _Gain, _RenormM)}
+assert tuple(_MACRO_STRATEGIES) == MACRO_METHODS
+#: key of the per-window series log|dnu(t_j)/dnu(0)| of ``linear_nu`` in the engine's window output
+LOG_DNU = "linear_nu_log_dnu"
+
+
 class _Engine:
     """Stacked state ``Y = (trajectories, QR frame, macro vectors)`` and its bookkeeping."""
 
@@ -521,9 +730,9 @@ class _Engine:
         self.k = Q0.shape[-2]
         N = x0.shape[-1]
         self.N = N
-        self.S = 2 if "finite_nu" in methods else 1
+        self.macro = [_MACRO_STRATEGIES[m]() for m in MACRO_METHODS if m in methods]
+        self.S = max([1] + [m.n_traj for m in self.macro])
         slots = [x0[..., None, :]] * self.S + [Q0]
-        self.i_lin = self.i_ren = None
         if macro is not None and methods:
             dtype = x0.dtype
             self.u_hat = xp.asarray(macro.u / np.linalg.norm(macro.u), dtype=dtype)
@@ -532,13 +741,11 @@ class _Engine:
             self.n_E, self.J0 = int(macro.n_E), float(macro.J0)
             ub = xp.broadcast_to(self.u_hat, x0.shape)[..., None, :]
             nxt = self.S + self.k
-            if "linear_nu" in methods:
-                self.i_lin = nxt
-                slots.append(ub)
-                nxt += 1
-            if "renorm_m" in methods:
-                self.i_ren = nxt
-                slots.append(ub)
+            for m in self.macro:
+                if m.n_vec:
+                    m.slot = nxt
+                    slots += [ub] * m.n_vec
+                    nxt += m.n_vec
         self.Y = xp.ascontiguousarray(xp.concatenate([xp.asarray(s, dtype=x0.dtype) for s in slots], axis=-2))
         self.F = joint_field(f, self.S)
         self.Fx = f
@@ -575,6 +782,9 @@ class _Engine:
         self._add_noise(self.S)
         self.t += self.dt
 
+    def gain_d(self, x):
+        return self.f.gain.dphi(x, self.xp)
+
     # -- phases ------------------------------------------------------------
     def warm_trajectory(self, n, bar):
         for i in range(n):
@@ -595,68 +805,16 @@ class _Engine:
             self._step()
             if (i + 1) % n_ons == 0 or i + 1 == n:
                 self._qr()
-                self._renorm_aux(record=False)
+                for m in self.macro:
+                    m.after_ons(self, record=False)
             if bar is not None and (i + 1) % 64 == 0:
                 bar.update(64)
         if bar is not None:
             bar.update(n % 64)
 
-    def _renorm_aux(self, record: bool):
-        """Rescale the macro tangent vectors (exact for linear dynamics); returns nothing."""
-        xp = self.xp
-        if self.i_lin is not None:
-            v = self.Y[..., self.i_lin, :]
-            nv = self._norm(v)
-            self.lin_logscale = getattr(self, "lin_logscale", 0.0) + xp.log(nv)
-            self.Y[..., self.i_lin, :] = v / nv[..., None]
-        if self.i_ren is not None:
-            v = self.Y[..., self.i_ren, :]
-            if record:
-                dm = xp.abs((self.gain_d(self.x) * v) @ self.wm)
-                self.ren_acc = self.ren_acc + xp.log(dm) - self.ren_log_dm_plus
-            nv = self._norm(v)
-            v = v / nv[..., None]
-            self.Y[..., self.i_ren, :] = v
-            if record:
-                self.ren_log_dm_plus = xp.log(xp.abs((self.gain_d(self.x) * v) @ self.wm))
-
-    def gain_d(self, x):
-        return self.f.gain.dphi(x, self.xp)
-
     def _start_window(self):
-        xp = self.xp
-        x = self.x
-        if self.i_lin is not None:
-            self.Y[..., self.i_lin, :] = xp.broadcast_to(self.u_hat, x.shape)
-            self.lin_logscale = xp.zeros(x.shape[:-1], dtype=x.dtype)
-            self.lin_log_dnu0 = xp.log(self._norm(self._nu(self.gain_d(x) * self.u_hat)))
-        if "finite_nu" in self.methods:
-            self.Y[..., 1, :] = x + self.eps * self.u_hat
-            self.fd_log_dnu0 = xp.log(self._norm(self._nu(self.f.gain.phi(self.Y[..., 1, :], xp) - self.f.gain.phi(x, xp))))
-        if "gain" in self.methods:
-            self.gain_acc = xp.zeros(x.shape[:-1], dtype=x.dtype)
-        if self.i_ren is not None:
-            self.ren_acc = xp.zeros(x.shape[:-1], dtype=x.dtype)
-            if not hasattr(self, "ren_log_dm_plus"):
-                v = self.Y[..., self.i_ren, :]
-                self.ren_log_dm_plus = xp.log(xp.abs((self.gain_d(x) * v) @ self.wm))
-
-    def _end_window(self, T):
-        """Macro FTLE of the window just finished -> dict method -> (...)."""
-        xp, x = self.xp, self.x
-        out = {}
-        if self.i_lin is not None:
-            v = self.Y[..., self.i_lin, :]
-            dnu = self._norm(self._nu(self.gain_d(x) * v))
-            out["linear_nu"] = (xp.log(dnu) + self.lin_logscale - self.lin_log_dnu0) / T
-        if "finite_nu" in self.methods:
-            dnu = self._norm(self._nu(self.f.gain.phi(self.Y[..., 1, :], xp) - self.f.gain.phi(x, xp)))
-            out["finite_nu"] = (xp.log(dnu) - self.fd_log_dnu0) / T
-        if "gain" in self.methods:
-            out["gain"] = self.gain_acc * (self.dt / T)
-        if self.i_ren is not None:
-            out["renorm_m"] = self.ren_acc / T
-        return out
+        for m in self.macro:
+            m.start_window(self)
 
     def measure(self, n, n_ons, n_win, bar):
         xp, dt = self.xp, self.dt
@@ -664,11 +822,11 @@ class _Engine:
         has_tr = hasattr(f, "trace_jacobian")
         tr = 0.0
         n_w = n // n_win
-        if self.i_ren is not None and hasattr(self, "ren_log_dm_plus"):
-            del self.ren_log_dm_plus
+        for m in self.macro:
+            m.start_measure(self)
         sum_log = xp.zeros(self.Y.shape[:-2] + (self.k,), dtype=self.Y.dtype)
         win_log = xp.zeros_like(sum_log)
-        ftle, conv, macro = [], [], {m: [] for m in self.methods}
+        ftle, conv, macro = [], [], {}
         T_w = n_win * dt
         if n_w:
             self._start_window()
@@ -676,8 +834,9 @@ class _Engine:
             x = self.x
             if has_tr:
                 tr = tr + f.trace_jacobian(x)
-            if "gain" in self.methods and i < n_w * n_win:
-                self.gain_acc = self.gain_acc + (-1.0 + self.J0 * (self.gain_d(x) @ self.kap))
+            if i < n_w * n_win:
+                for m in self.macro:
+                    m.before_step(self, x)
             self._step()
             if (i + 1) % n_ons == 0 or i + 1 == n:
                 logr = self._qr()
@@ -685,13 +844,15 @@ class _Engine:
                 in_window = i < n_w * n_win
                 if in_window:
                     win_log += logr
-                self._renorm_aux(record=in_window)
+                for m in self.macro:
+                    m.after_ons(self, record=in_window)
                 if in_window and (i + 1) % n_win == 0:
                     ftle.append(win_log / T_w)
                     win_log = xp.zeros_like(sum_log)
                     conv.append(sum_log[..., 0] / ((i + 1) * dt))
-                    for m, v in self._end_window(T_w).items():
-                        macro[m].append(v)
+                    for m in self.macro:
+                        for name, v in m.end_window(self, T_w).items():
+                            macro.setdefault(name, []).append(v)
                     if (i + 1) // n_win < n_w:
                         self._start_window()
             if bar is not None and (i + 1) % 64 == 0:
@@ -701,15 +862,19 @@ class _Engine:
         T = n * dt
         host = lambda a: to_numpy(a).astype(np.float64)  # noqa: E731
         shape = self.Y.shape[:-2]
+        series = macro.pop(LOG_DNU, None)
+        log_dnu = np.stack([host(a) for a in series], axis=-2) if series else None
         return LyapunovResult(
             spectrum=host(sum_log / T),
             ftle=np.stack([host(a) for a in ftle], axis=-1),
             convergence=np.stack([host(a) for a in conv], axis=-1),
             window_end=(np.arange(1, n_w + 1) * T_w),
             trace_mean=host(tr / n) if has_tr else np.full(shape, np.nan),
-            macro={m: np.stack([host(a) for a in v], axis=-1) for m, v in macro.items()},
+            macro={m: np.stack([host(a) for a in macro[m]], axis=-1) for m in self.methods},
             x_end=to_numpy(self.x),
             t_measure=T,
+            macro_log_dnu=log_dnu,
+            macro_lag=np.arange(1, n_win // n_ons + 1) * (n_ons * dt) if log_dnu is not None else None,
         )
 
 
@@ -809,6 +974,50 @@ def ftle_statistics(ftle, rng: np.random.Generator | None = None, *, n_boot: int
     return out
 
 
+def macro_growth_rate(log_dnu, lag, *, align: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    r"""Offset-free macro growth rate and start-direction offset of ``linear_nu`` windows.
+
+    Least-squares fit :math:`y(t) = \hat a + \hat\gamma t` over the aligned part
+    :math:`t \ge \alpha T` of each window (module doc, "Offset-free macro growth rate"):
+
+    .. math::
+        \hat\gamma = \frac{\sum_j (t_j-\bar t)(y_j-\bar y)}{\sum_j (t_j-\bar t)^2},
+        \qquad \hat a = \bar y - \hat\gamma\,\bar t, \qquad t_j \ge \alpha T,
+
+    where:
+
+    * ``log_dnu`` ``(..., L)``: :math:`y(t_j) = \log|\delta\nu(t_j)|/|\delta\nu(0)|`
+      (``LyapunovResult.macro_log_dnu``; :math:`y(0) = 0` is implied at :math:`t = 0`);
+    * ``lag`` ``(L,)``: :math:`t_j > 0` [tau], increasing; :math:`T` = ``lag[-1]``
+      (pass prefixes ``log_dnu[..., :j], lag[:j]`` for shorter windows);
+    * ``align`` :math:`\alpha\in[0, 1)`; at least two points must lie in the fit range.
+
+    Returns ``(growth, offset)``, shape ``(...)``: :math:`\hat\gamma` [1/tau] and
+    :math:`\hat a` [dimensionless, log units].  Non-finite ``y`` (``phi' = 0``
+    everywhere) give NaN.  Then :math:`y(T)/T` (the FTLE) :math:`\approx\hat\gamma + \hat a/T`.
+    """
+    y = np.asarray(log_dnu, dtype=np.float64)
+    t = np.asarray(lag, dtype=np.float64)
+    if t.ndim != 1 or y.shape[-1] != t.size or t.size == 0:
+        raise ValueError(f"lag must be 1-d with log_dnu.shape[-1] = {y.shape[-1]} entries")
+    if not 0 <= align < 1:
+        raise ValueError(f"align must lie in [0, 1), got {align}")
+    t = np.concatenate([[0.0], t])
+    y = np.concatenate([np.zeros(y.shape[:-1] + (1,)), y], axis=-1)
+    sel = t >= align * t[-1] - 1e-9 * t[-1]
+    if sel.sum() < 2:
+        raise ValueError(f"fewer than two points in the fit range t >= {align} * {t[-1]}")
+    ts, ys = t[sel], y[..., sel]
+    tc = ts - ts.mean()
+    with np.errstate(invalid="ignore"):
+        yb = ys.mean(-1)
+        g = ((ys - yb[..., None]) * tc).sum(-1) / (tc * tc).sum()
+        a = yb - g * ts.mean()
+    bad = ~np.isfinite(ys).all(-1)
+    g, a = np.where(bad, np.nan, g), np.where(bad, np.nan, a)
+    return g, a
+
+
 # ---------------------------------------------------------------------------
 # the network measurement used by the CLI, the pipeline and the learning code
 # ---------------------------------------------------------------------------
@@ -831,7 +1040,12 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
     * ``window_end`` ``(W,)`` [tau];
     * ``lambda_max_ci``, ``ftle_macro_ci`` ``(R, B, 2)``: bootstrap interval of the
       window mean (level ``lyap.ci``); ``ftle_macro_mean``/``ftle_macro_std`` ``(R, B)``;
-    * ``ftle_macro_<method>`` ``(R, B, W)`` for every method when ``lyap.macro_compare``.
+    * ``ftle_macro_<method>`` ``(R, B, W)`` for every method when ``lyap.macro_compare``;
+    * ``macro_growth`` ``(R, B, W)`` [1/tau] and ``macro_offset`` ``(R, B, W)`` [1]: the
+      offset-free growth rate and the start-direction offset of :func:`macro_growth_rate`
+      (``align = lyap.macro_align``), ``macro_log_dnu`` ``(R, B, W, L)`` [1] the
+      ``linear_nu`` series they are fitted to and ``macro_lag`` ``(L,)`` [tau] its lags
+      (always measured: ``linear_nu`` is added when ``macro_method`` is another one).
 
     Raises :class:`~balnet.engine.params.ConfigError` for inconsistent parameters.
     """
@@ -842,12 +1056,15 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
     dtype = resolve_dtype(sim.dtype)
     R, B, k = len(ids), sim.trials, lyap.k
     W = sim.n_steps // int(round(lyap.t_window / sim.dt))
-    methods = MACRO_METHODS if lyap.macro_compare else (lyap.macro_method,)
+    methods = MACRO_METHODS if lyap.macro_compare else tuple(dict.fromkeys((lyap.macro_method, "linear_nu")))
+    L = int(round(lyap.t_window / lyap.t_ons))
     if R == 0:
         z = lambda *s: np.zeros((0, B, *s))  # noqa: E731
         out = dict(spectrum=z(k), lambda_max=z(), ftle_micro=z(W), ftle_macro=z(W), ftle_spectrum=z(k, W),
                    convergence=z(W), trace_jacobian_mean=z(), lambda_max_ci=z(2), ftle_macro_ci=z(2),
-                   ftle_macro_mean=z(), ftle_macro_std=z(), window_end=np.arange(1, W + 1) * lyap.t_window)
+                   ftle_macro_mean=z(), ftle_macro_std=z(), window_end=np.arange(1, W + 1) * lyap.t_window,
+                   macro_growth=z(W), macro_offset=z(W), macro_log_dnu=z(W, L),
+                   macro_lag=np.arange(1, L + 1) * lyap.t_ons)
         if lyap.macro_compare:
             out.update({f"ftle_macro_{m}": z(W) for m in methods})
         return out
@@ -885,4 +1102,6 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
     out["lambda_max_ci"], out["ftle_macro_ci"] = lam_ci, mac_ci
     if lyap.macro_compare:
         out.update({f"ftle_macro_{m}": v for m, v in res.macro.items()})
+    out["macro_growth"], out["macro_offset"] = macro_growth_rate(res.macro_log_dnu, res.macro_lag, align=lyap.macro_align)
+    out["macro_log_dnu"], out["macro_lag"] = res.macro_log_dnu, res.macro_lag
     return out

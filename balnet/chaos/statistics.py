@@ -18,16 +18,89 @@ from ..engine.sweep import (
     write_sweep_coords,
 )
 from ..theory.dmft import MeanFieldParams, dmft_curves
+from .lyapunov import macro_growth_rate
 
 __all__ = [
+    "MACRO_CLASSES",
+    "icc",
+    "macro_window_curves",
     "lyapunov_statistics",
     "write_lyapunov_statistics",
     "LYAP_VARIABLES",
 ]
 
 
+def icc(x) -> tuple[float, float]:
+    r"""One-way intra-class correlation of ``x`` ``(R, ...)``: groups along axis 0, repeats flattened.
+
+    With :math:`n` repeats (trials x windows) of :math:`R` groups (realizations),
+
+    .. math::
+        \mathrm{ICC}(1) = \frac{MS_B - MS_W}{MS_B + (n-1) MS_W}, \qquad
+        \mathrm{ICC}(1,n) = \frac{MS_B - MS_W}{MS_B},
+
+    where:
+
+    * :math:`MS_B = \frac{n}{R-1}\sum_r (\bar x_r - \bar x)^2` (between realizations),
+      :math:`MS_W = \frac{1}{R(n-1)}\sum_{r,i}(x_{ri} - \bar x_r)^2` (within);
+    * ICC(1) is the repeatability of *one* window of one trial (the share of the variance
+      that belongs to the realization), ICC(1, n) that of the mean of the :math:`n`
+      repeats (Spearman-Brown), i.e. of the value a selection ranks realizations by
+      (Shrout & Fleiss, Psychol. Bull. 86, 420, 1979).
+
+    Groups with a non-finite value are dropped; returns ``(nan, nan)`` with fewer than two
+    groups or one repeat.  Both are at most 1 and may be negative (no realization effect).
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0 or a.shape[0] < 2 or a.size == 0:
+        return float("nan"), float("nan")
+    a = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(-1, 1)
+    a = a[np.isfinite(a).all(-1)]
+    R, n = a.shape
+    if R < 2 or n < 2:
+        return float("nan"), float("nan")
+    m = a.mean(-1)
+    msb = n * ((m - m.mean()) ** 2).sum() / (R - 1)
+    msw = ((a - m[:, None]) ** 2).sum() / (R * (n - 1))
+    if msb + (n - 1) * msw == 0:
+        return float("nan"), float("nan")
+    return float((msb - msw) / (msb + (n - 1) * msw)), float((msb - msw) / msb) if msb > 0 else float("nan")
+
+
+def macro_window_curves(log_dnu, lag, lengths, *, align: float = 0.5) -> dict:
+    r"""Macro FTLE, growth rate and offset as functions of the window length, from one run.
+
+    A window of length :math:`T' \le T` started at :math:`\hat u` is a prefix of the stored
+    window: :math:`\Lambda_\mathrm{macro}(T') = y(T')/T'`, and
+    :func:`balnet.chaos.lyapunov.macro_growth_rate` of the prefix gives
+    :math:`\hat\gamma(T')`, :math:`\hat a(T')`.  ``log_dnu`` ``(..., L)``, ``lag`` ``(L,)``
+    [tau]; ``lengths``: window lengths [tau] (each rounded to the nearest lag; lengths
+    beyond ``lag[-1]`` are dropped).  Returns ``length`` ``(n,)`` and ``ftle``, ``growth``,
+    ``offset`` ``(..., n)``.
+    """
+    y = np.asarray(log_dnu, dtype=np.float64)
+    lag = np.asarray(lag, dtype=np.float64)
+    js = sorted({int(np.argmin(np.abs(lag - t))) for t in lengths if t <= lag[-1] * (1 + 1e-9) and t > 0})
+    out = {"length": lag[js], "ftle": [], "growth": [], "offset": []}
+    for j in js:
+        g, a = macro_growth_rate(y[..., : j + 1], lag[: j + 1], align=align)
+        out["ftle"].append(y[..., j] / lag[j])
+        out["growth"].append(g)
+        out["offset"].append(a)
+    for k in ("ftle", "growth", "offset"):
+        out[k] = np.stack(out[k], axis=-1) if out[k] else np.zeros(y.shape[:-1] + (0,))
+    return out
+
+
+#: realization classes of the macro-FTLE reduction, by lambda_max (mean over trials) against a threshold
+MACRO_CLASSES = ("fixed_point", "oscillating", "chaotic")
+#: per-window quantities whose repeatability (ICC) the reduction reports
+ICC_QUANTITIES = ("ftle_macro", "macro_growth", "macro_offset", "ftle_micro")
+
+
 def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, bins: int = 40,
-                        range_: tuple[float, float] | None = None, theory: int = 16) -> dict:
+                        range_: tuple[float, float] | None = None, theory: int = 16,
+                        class_threshold: float = 0.02) -> dict:
     r"""Per-point statistics of Lyapunov files (``kind="lyapunov"``) over a sweep.
 
     For each sweep point, over realizations ``k``, trials ``b`` and windows ``w``:
@@ -43,6 +116,18 @@ def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, 
     common bin edges (``bins`` bins over ``range_``, default the 0.5–99.5 %
     range of all values).  Also the mean spectrum over realizations and trials.
     Units: 1/tau; histogram densities in tau.
+
+    Macro FTLE against the offset-free growth rate (:mod:`balnet.chaos.lyapunov`, files that
+    hold ``macro_log_dnu``; NaN otherwise): per point the means of ``macro_growth`` and
+    ``macro_offset``; the repeatability of ``ftle_macro``, ``macro_growth``, ``macro_offset``
+    and ``ftle_micro`` per realization, :func:`icc` over realizations with trials x windows
+    as repeats (``icc_<q>``: one window, ``icc_mean_<q>``: the realization mean a selection
+    ranks by); and, for each window length :math:`L` (every lag from ``2 t_ons`` to
+    ``t_window``, windows re-analysed as prefixes by :func:`macro_window_curves`) and each
+    class of realization (``MACRO_CLASSES`` by :math:`\bar\lambda_{\max}` over trials:
+    below ``-class_threshold``, within, above), the class means of ``FTLE(L) - lambda_max``,
+    ``growth(L) - lambda_max`` and the offset ``a(L)`` (``macro_curve_*``, ``(*grid, class,
+    length)``), the class sizes ``macro_class_count`` and the network size ``network_N``.
 
     Returns a dict with ``dims``, ``coords``, ``edges`` ``(bins+1,)`` and arrays
     over ``(*grid)``, ``(*grid, bin)``, ``(*grid, exponent)``,
@@ -117,10 +202,51 @@ def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, 
         sp = np.asarray(d["spectrum"], float)
         out["spectrum_mean"][ix][: sp.shape[-1]] = np.nanmean(sp.reshape(-1, sp.shape[-1]), axis=0)
         out["spectrum_std"][ix][: sp.shape[-1]] = np.nanstd(sp.reshape(-1, sp.shape[-1]), axis=0)
+    out.update(_macro_reduction(data, params, index, grid, class_threshold), class_threshold=float(class_threshold))
     out.update(dims=names, coords=[coord_array(v) for v in values], edges=edges,
                realization=np.asarray(data[0]["realization"]), n_trials=nB, n_exponents=nk)
     if theory > 0 and all("g" in p and p.get("gain", "tanh") == "tanh" for p in params):
         out.update(_dmft_reference([float(p["g"]) for p in params], int(theory)))
+    return out
+
+
+def _macro_reduction(data, params, index, grid, thr: float) -> dict:
+    """Macro growth/offset means, ICCs and window-length curves per class (see lyapunov_statistics)."""
+    lag = next((np.asarray(d["lag"], float) for d in data if "macro_log_dnu" in d and "lag" in d), None)
+    lengths = lag[1:] if lag is not None and lag.size > 1 else np.zeros(0)
+    nC, nL = len(MACRO_CLASSES), len(lengths)
+    full = lambda *extra: np.full(grid + extra, np.nan)  # noqa: E731
+    out = dict(macro_growth_mean=full(), macro_offset_mean=full(), network_N=full(),
+               macro_class_count=np.zeros(grid + (nC,)), macro_length=lengths,
+               macro_curve_lambda=full(nC), macro_curve_ftle=full(nC, nL), macro_curve_growth=full(nC, nL),
+               macro_curve_offset=full(nC, nL))
+    for q in ICC_QUANTITIES:
+        out[f"icc_{q}"], out[f"icc_mean_{q}"] = full(), full()
+    for ix, d, p in zip(index, data, params):
+        out["network_N"][ix] = float(p.get("N", np.nan))
+        for q in ICC_QUANTITIES:
+            if q in d:
+                out[f"icc_{q}"][ix], out[f"icc_mean_{q}"][ix] = icc(d[q])
+        if "macro_growth" not in d:
+            continue
+        out["macro_growth_mean"][ix] = np.nanmean(d["macro_growth"])
+        out["macro_offset_mean"][ix] = np.nanmean(d["macro_offset"])
+        if not nL or "macro_log_dnu" not in d or np.asarray(d["lag"]).shape != lag.shape:
+            continue
+        lam = np.asarray(d["lambda_max"], float)  # (R, B)
+        cls = np.where(lam.mean(-1) < -thr, 0, np.where(lam.mean(-1) > thr, 2, 1))
+        c = macro_window_curves(d["macro_log_dnu"], lag, lengths)  # (R, B, W, nL)
+        for ci in range(nC):
+            s = cls == ci
+            out["macro_class_count"][ix + (ci,)] = s.sum()
+            if not s.any():
+                continue
+            ref = lam[s][:, :, None, None]
+            out["macro_curve_lambda"][ix + (ci,)] = lam[s].mean()
+            with np.errstate(invalid="ignore"):
+                out["macro_curve_ftle"][ix + (ci,)] = np.nanmean((c["ftle"][s] - ref).reshape(-1, nL), axis=0)
+                out["macro_curve_growth"][ix + (ci,)] = np.nanmean((c["growth"][s] - ref).reshape(-1, nL), axis=0)
+                out["macro_curve_offset"][ix + (ci,)] = np.nanmean(c["offset"][s].reshape(-1, nL), axis=0)
     return out
 
 
@@ -149,7 +275,28 @@ LYAP_VARIABLES = {
     "hist_macro": (("bin",), "histogram (density) of window macro FTLEs"),
     "spectrum_mean": (("exponent",), "Lyapunov spectrum averaged over realizations and trials"),
     "spectrum_std": (("exponent",), "standard deviation of the spectrum over realizations and trials"),
+    "macro_growth_mean": ((), "mean offset-free macro growth rate (macro_growth) over realizations, trials, windows"),
+    "macro_offset_mean": ((), "mean start-direction offset a (macro_offset)"),
+    "network_N": ((), "network size N of the point"),
+    "macro_class_count": (("macro_class",), "realizations per class (lambda_max vs the class threshold)"),
+    "macro_curve_lambda": (("macro_class",), "mean lambda_max of the class"),
+    "macro_curve_ftle": (("macro_class", "macro_length"), "class mean of FTLE(L) - lambda_max, window length L"),
+    "macro_curve_growth": (("macro_class", "macro_length"), "class mean of growth(L) - lambda_max, window length L"),
+    "macro_curve_offset": (("macro_class", "macro_length"), "class mean of the offset a(L), window length L"),
+    **{f"icc_{q}": ((), f"ICC(1) of {q}: repeatability of one window over realizations (trials x windows as repeats)")
+       for q in ICC_QUANTITIES},
+    **{f"icc_mean_{q}": ((), f"ICC(1,n) of {q}: repeatability of the realization mean over trials x windows")
+       for q in ICC_QUANTITIES},
 }
+
+
+def _lyap_units(k: str) -> str:
+    if k.startswith("hist"):
+        return "tau"
+    if k in ("fraction_positive", "network_N", "macro_class_count", "macro_offset_mean", "macro_curve_offset") \
+            or k.startswith("icc_"):
+        return "1"
+    return "1/tau"
 
 
 def write_lyapunov_statistics(st: dict, path, *, command: str = "balnet reduce lyapunov", inputs: Sequence = ()) -> None:
@@ -158,7 +305,8 @@ def write_lyapunov_statistics(st: dict, path, *, command: str = "balnet reduce l
     dims = list(st["dims"])
     units = param_units()
     with H5Writer(path, kind="lyapunov_stats", params={"sweep": dims}, realization_ids=st["realization"],
-                  command=command, sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
+                  command=command, sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs]),
+                  macro_classes=json.dumps(list(MACRO_CLASSES)), class_threshold=st["class_threshold"]) as w:
         write_sweep_coords(w, dims, st["coords"], units)
         w.coord("realization", st["realization"], long_name="connectivity realization id")
         w.coord("trial", np.arange(st["n_trials"]), long_name="trial")
@@ -166,9 +314,12 @@ def write_lyapunov_statistics(st: dict, path, *, command: str = "balnet reduce l
         e = st["edges"]
         w.coord("bin", 0.5 * (e[1:] + e[:-1]), units="1/tau", long_name="FTLE histogram bin centre")
         w.coord("bin_edge", e, units="1/tau", long_name="FTLE histogram bin edges")
+        w.coord("macro_class", np.arange(len(MACRO_CLASSES)),
+                long_name="realization class by lambda_max: " + ", ".join(f"{i} {c}" for i, c in enumerate(MACRO_CLASSES)))
+        w.coord("macro_length", np.asarray(st["macro_length"], float), units="tau",
+                long_name="window length L of the macro curves (prefix of the stored windows)")
         for k, (extra, ln) in LYAP_VARIABLES.items():
-            u = "tau" if k.startswith("hist") else ("1" if k == "fraction_positive" else "1/tau")
-            w.variable(k, st[k], dims=(*dims, *extra), units=u, long_name=ln)
+            w.variable(k, st[k], dims=(*dims, *extra), units=_lyap_units(k), long_name=ln)
         if "dmft_g" in st:
             w.coord("dmft_g", st["dmft_g"], units="1", long_name="g of the SCS mean-field reference (J0 = 0, N -> inf)")
             w.variable("dmft_lambda_max", st["dmft_lambda_max"], dims=("dmft_g",), units="1/tau",

@@ -41,6 +41,9 @@ _LONG = {
     "ftle_macro_mean": "mean macro FTLE over windows",
     "ftle_macro_std": "standard deviation of the macro FTLE over windows",
     "ftle_macro_ci": "bootstrap interval (over windows) of the mean macro FTLE",
+    "macro_growth": "offset-free macro growth rate per window: slope of log|dnu(t)| over t >= macro_align t_window",
+    "macro_offset": "start-direction offset per window: intercept a of log|dnu(t)/dnu(0)| = a + growth t",
+    "macro_log_dnu": "log|dnu(t)/dnu(0)| of the linear_nu vector at each lag of each window",
 }
 
 
@@ -66,9 +69,10 @@ def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
                    ranks=min(comm.size, local_ranks(comm.size)))
     res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0)
     window_end = res.pop("window_end")
+    lag = res.pop("macro_lag")
     data = gather_by_realization(comm, mine, res, all_ids)
     if comm.rank == 0:
-        write_result(output, data, window_end, net, sim, lyap, all_ids, n_ranks=comm.size, command=command)
+        write_result(output, data, window_end, net, sim, lyap, all_ids, n_ranks=comm.size, command=command, lag=lag)
     comm.barrier()
     return 0
 
@@ -80,7 +84,7 @@ def lyapunov_memory(net, sim, lyap, realizations: int) -> int:
     return simulation_memory(net, sim, realizations) + frames * (4 if sim.dtype == "float32" else 8)
 
 
-def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1, command="") -> None:
+def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1, command="", lag=None) -> None:
     """Write the arrays of :func:`balnet.chaos.lyapunov.lyapunov_run` (gathered over realizations) atomically."""
 
     k = int(lyap.k)
@@ -88,7 +92,7 @@ def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1
                   root_seed=sim.seed, realization_ids=all_ids, n_ranks=n_ranks, command=command,
                   dt=sim.dt, time_units="tau", n_E=net.N_E, t_ons=lyap.t_ons, t_window=lyap.t_window, k=k,
                   macro_method=lyap.macro_method, t_warmup_tangent=lyap.t_warmup_tangent,
-                  T_measure=sim.T, ci_level=lyap.ci) as w:
+                  T_measure=sim.T, ci_level=lyap.ci, macro_align=lyap.macro_align) as w:
         w.coord("realization", np.asarray(all_ids), long_name="connectivity realization id")
         w.coord("trial", np.arange(sim.trials), long_name="trial (initial state / noise draw)")
         w.coord("exponent", np.arange(k), long_name="index of the Lyapunov exponent (0 = largest)")
@@ -97,6 +101,9 @@ def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1
         w.coord("bound", np.asarray([lo, hi]), long_name="bootstrap quantile of the interval")
         w.variable("window_end", np.asarray(window_end), dims=("window",), units="tau",
                    long_name="end of the window after the start of the measurement")
+        if lag is None:
+            lag = np.arange(1, int(round(lyap.t_window / lyap.t_ons)) + 1) * lyap.t_ons
+        w.coord("lag", np.asarray(lag, dtype=float), units="tau", long_name="time since the window start")
         rt = ("realization", "trial")
         dims = {
             "spectrum": (*rt, "exponent"),
@@ -110,6 +117,9 @@ def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1
             "ftle_macro_mean": rt,
             "ftle_macro_std": rt,
             "ftle_macro_ci": (*rt, "bound"),
+            "macro_growth": (*rt, "window"),
+            "macro_offset": (*rt, "window"),
+            "macro_log_dnu": (*rt, "window", "lag"),
         }
         for name, arr in data.items():
             if name in dims:

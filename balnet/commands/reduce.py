@@ -11,10 +11,13 @@
       I0 = 0, no noise).
 
   balnet reduce lyapunov LYAP.h5 ... -o lyapunov_stats.h5 [--figure lyapunov_stats.png] [--histograms ftle.png]
-                         [--no-theory]
+                         [--macro-figure macro_ftle.png] [--class-threshold 0.02] [--no-theory]
       mean, spread and histograms of lambda_max and of the micro and macro
       finite-time Lyapunov exponents per sweep point, with the SCS mean-field
-      lambda_max(g) (J0 = 0, N -> infinity) as a reference curve.
+      lambda_max(g) (J0 = 0, N -> infinity) as a reference curve; the macro FTLE against the
+      offset-free macro growth rate and the start-direction offset vs window length per
+      class of realization (fixed point / oscillating / chaotic by lambda_max vs
+      --class-threshold), and the repeatability (ICC) of each per realization.
 
   balnet reduce learning LEARN.h5 ... -o learning_curves.h5 [--figure learning_curves.png]
       test error vs training size per condition (baseline, FTLE selection,
@@ -32,6 +35,7 @@ from ..chaos.statistics import lyapunov_statistics, write_lyapunov_statistics
 from ..engine.figures import (
     plot_ftle_histograms,
     plot_lyapunov_stats,
+    plot_macro_ftle,
     plot_phase_diagram,
     plot_sweep_learning_curves,
 )
@@ -74,6 +78,11 @@ def add_arguments(p):
                     help="histogram range [1/tau] (default: 0.5-99.5 %% of all values)")
     ly.add_argument("--histograms", metavar="PNG", help="also draw the FTLE histograms of every point")
     ly.add_argument("--no-theory", action="store_true", help="skip the SCS mean-field reference curve")
+    ly.add_argument("--macro-figure", metavar="PNG",
+                    help="also draw macro FTLE vs growth rate vs window length, and their ICCs")
+    ly.add_argument("--class-threshold", type=float, default=0.02, metavar="LAMBDA",
+                    help="realization classes for the macro curves: lambda_max < -LAMBDA fixed point, "
+                         "> LAMBDA chaotic, else oscillating [1/tau]")
 
     le = sub("learning", "learning curves over a sweep",
              "Per-point learning curves (test NRMSE vs training size) of learning files.")
@@ -117,7 +126,10 @@ def _phases(args) -> int:
 
 def _lyapunov(args) -> int:
 
-    st = lyapunov_statistics(args.files, sweep=args.sweep, bins=args.bins, range_=args.range, theory=0 if args.no_theory else 16)
+    if not args.class_threshold >= 0:
+        raise ConfigError(f"--class-threshold must be >= 0, got {args.class_threshold}")
+    st = lyapunov_statistics(args.files, sweep=args.sweep, bins=args.bins, range_=args.range,
+                             theory=0 if args.no_theory else 16, class_threshold=args.class_threshold)
     write_lyapunov_statistics(st, args.output, inputs=args.files)
     if args.figure or args.histograms:
 
@@ -125,6 +137,8 @@ def _lyapunov(args) -> int:
             plot_lyapunov_stats(args.output, args.figure)
         if args.histograms:
             plot_ftle_histograms(args.output, args.histograms)
+    if args.macro_figure:
+        plot_macro_ftle(args.output, args.macro_figure)
     return 0
 
 

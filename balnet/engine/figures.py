@@ -9,7 +9,7 @@ import numpy as np
 
 from .io import atomic_path, read
 
-__all__ = ["plot_population", "plot_phase_diagram", "plot_lyapunov_stats", "plot_ftle_histograms", "save"]
+__all__ = ["plot_population", "plot_phase_diagram", "plot_lyapunov_stats", "plot_ftle_histograms", "plot_macro_ftle", "save"]
 
 
 def _plt():
@@ -258,6 +258,71 @@ def plot_lyapunov_stats(h5, out) -> None:
     save(fig, out)
 
 
+def plot_macro_ftle(h5, out) -> None:
+    """Macro FTLE against the offset-free macro growth rate, from a ``kind="lyapunov_stats"`` file.
+
+    Left: class means of ``FTLE(L) - lambda_max`` (solid) and ``growth(L) - lambda_max``
+    (dashed) against the window length ``L`` [tau], one colour per realization class
+    (fixed point, oscillating, chaotic by lambda_max) and one shade per network size N,
+    pooled over the sweep points (weighted by the class sizes).  Middle: the start-direction
+    offset ``a(L)`` (dimensionless), with ``-log sqrt(N)`` marks.  Right: repeatability of the
+    realization mean, ICC(1,n), of the macro FTLE, growth rate, offset and micro FTLE per point.
+    """
+    import json
+
+    plt = _plt()
+    a, attrs, dims, coords = _sweep_file(h5, None)
+    classes = json.loads(attrs.get("macro_classes", '["fixed_point", "oscillating", "chaotic"]'))
+    L = np.asarray(a["macro_length"], float)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
+    colors = {"fixed_point": "#4575b4", "oscillating": "#1a9850", "chaotic": "#d73027"}
+    Ns = np.asarray(a["network_N"], float)
+    Nvals = sorted({float(n) for n in Ns.ravel() if np.isfinite(n)})
+    cnt = np.asarray(a["macro_class_count"], float)
+    for ci, cname in enumerate(classes):
+        for ni, Nv in enumerate(Nvals):
+            sel = (Ns == Nv)
+            w = np.where(sel, cnt[..., ci], 0.0)
+            if L.size == 0 or w.sum() == 0:
+                continue
+            shade = 0.45 + 0.55 * (ni + 1) / len(Nvals)
+
+            def pooled(name, ci=ci, w=w):
+                v = np.asarray(a[name], float)[..., ci, :]
+                ww = np.broadcast_to(w[..., None], v.shape) * np.isfinite(v)
+                return np.nansum(np.nan_to_num(v) * ww, axis=tuple(range(v.ndim - 1))) / np.maximum(
+                    ww.sum(axis=tuple(range(v.ndim - 1))), 1e-300)
+
+            lab = f"{cname.replace('_', ' ')}, N={Nv:g} (n={int(w.sum())})"
+            col = colors.get(cname, "k")
+            axes[0].plot(L, pooled("macro_curve_ftle"), "-", color=col, alpha=shade, label=lab)
+            axes[0].plot(L, pooled("macro_curve_growth"), "--", color=col, alpha=shade)
+            axes[1].plot(L, pooled("macro_curve_offset"), "-", color=col, alpha=shade, label=lab)
+    for Nv in Nvals:  # the generic-direction estimate a ~ -log sqrt(N) + O(1) (balnet.chaos.lyapunov)
+        axes[1].axhline(-0.5 * np.log(Nv), color="0.5", lw=0.8, ls=":")
+    axes[0].axhline(0, color="0.5", lw=0.8)
+    axes[0].set_xlabel(r"window length $L$ [$\tau$]")
+    axes[0].set_ylabel(r"estimate $-\ \lambda_{\max}$ [$1/\tau$]  (solid: FTLE, dashed: growth)")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].set_xlabel(r"window length $L$ [$\tau$]")
+    axes[1].set_ylabel(r"start-direction offset $a$  (dotted: $-\log\sqrt{N}$)")
+    pts = _point_labels(dims, coords)
+    qs = [("ftle_macro", "macro FTLE", "o"), ("macro_growth", "macro growth", "s"),
+          ("macro_offset", "offset", "^"), ("ftle_micro", "micro FTLE", "x")]
+    for j, (q, lab, mk) in enumerate(qs):
+        if f"icc_mean_{q}" not in a:
+            continue
+        v = [float(np.asarray(a[f"icc_mean_{q}"])[ix]) if dims else float(a[f"icc_mean_{q}"]) for ix, _ in pts]
+        axes[2].plot(np.arange(len(pts)) + 0.12 * (j - 1.5), v, mk, label=lab)
+    axes[2].set_xticks(np.arange(len(pts)), [lab for _, lab in pts], rotation=60, ha="right", fontsize=7)
+    axes[2].set_ylabel("ICC(1,n) of the realization mean")
+    axes[2].set_ylim(-0.1, 1.05)
+    axes[2].axhline(0, color="0.5", lw=0.8)
+    axes[2].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    save(fig, out)
+
+
 def plot_ftle_histograms(h5, out) -> None:
     """Histograms (densities) of micro and macro window FTLEs, one panel per sweep point.
 
@@ -334,6 +399,7 @@ def plot_learning_curves(h5, out) -> None:
             band(axes[1], n, a[score][i], col, c)
         else:
             band(axes[1], n, a["train_nrmse"][i], col, c)
+    axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--", label="NRMSE = 1 (mean predictor)")
     axes[0].set_xscale("log")
     axes[0].set_xlabel(f"training size [{unit}s]")
     axes[0].set_ylabel("test NRMSE (dotted: train" + (", dashed: GP theory)" if "gp_predicted_nrmse" in a else ")"))
@@ -347,6 +413,7 @@ def plot_learning_curves(h5, out) -> None:
         for i, c in enumerate(conds):
             ax.scatter(a["ftle_macro"][i], a["test_nrmse"][i, :, -1], s=14, color=colors[i % len(colors)], label=c)
         ax.axvline(0.0, color="k", lw=0.5)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
         ax.set_xlabel(r"macro FTLE [$1/\tau$]")
         ax.set_ylabel(f"test NRMSE at n={n[-1]}")
         k += 1
@@ -356,6 +423,7 @@ def plot_learning_curves(h5, out) -> None:
         for i, c in enumerate(conds):
             band(ax, ep, a["epoch_test_nrmse"][i], colors[i % len(colors)], c)
             ax.plot(ep, np.nanmedian(a["epoch_train_nrmse"][i], 0), ":", color=colors[i % len(colors)], lw=1)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"test NRMSE at n={n[-1]} (dotted: train)")
     p = attrs["params"]
@@ -387,6 +455,7 @@ def plot_sweep_learning_curves(h5, out, max_points: int = 12) -> None:
             ax.plot(n, med, "o-", ms=3, color=colors[i % len(colors)], label=c)
             ax.fill_between(n, a["test_nrmse_q25"][ix][i], a["test_nrmse_q75"][ix][i], color=colors[i % len(colors)],
                             alpha=0.2, lw=0)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--", label="NRMSE = 1")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(label, fontsize=9)
@@ -398,6 +467,110 @@ def plot_sweep_learning_curves(h5, out, max_points: int = 12) -> None:
         ax.set_ylabel("test NRMSE")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"learning curves: {attrs.get('task', '')} / {attrs.get('readout', '')} "
-                 f"(median and IQR over {len(a['realization'])} networks)", fontsize=10)
+                 f"(median and IQR over {len(a['realization'])} networks; dashed: NRMSE = 1, the mean predictor)",
+                 fontsize=10)
     fig.tight_layout()
     save(fig, out)
+
+
+# -- the claims' experiments (balnet experiment) ------------------------------------------------------
+def plot_experiment(h5, out) -> None:
+    """Figure of a ``balnet experiment`` file: per-pool paired scores of every condition (lines join the same
+    pool), the p-values of the paired Wilcoxon tests in the titles, and the experiment's own panel (example
+    outputs, learning curves, EH training error)."""
+    import json
+
+    plt = _plt()
+    a, attrs = read(h5)
+    name = attrs["experiment"]
+    conds = [c for c in str(attrs.get("conditions", "")).split(",") if c]
+    stats = json.loads(attrs.get("stats", "{}"))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    def paired_panel(ax, y, labels, ylabel, keys):
+        x = np.arange(len(labels))
+        for row in np.asarray(y).T:
+            ax.plot(x, row, "-", color="0.75", lw=0.6)
+        for i in x:
+            ax.plot(np.full(y.shape[1], i), y[i], "o", ms=3, color=colors[i % len(colors)])
+            ax.plot([i - 0.2, i + 0.2], [np.median(y[i])] * 2, "k-", lw=1.5)
+        ax.set_xticks(x, labels)
+        ax.set_ylabel(ylabel)
+        ax.set_title("\n".join(f"{k}: p={stats[k]['p']:.2g}" for k in keys if k in stats), fontsize=7)
+
+    if name == "target":
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+        paired_panel(axes[0], a["test_nrmse"].mean(-1), conds, "test NRMSE (mean over initial states)",
+                     ["lowest_vs_random_mean_nrmse", "nearest0_vs_random_mean_nrmse"])
+        axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--")
+        paired_panel(axes[1], a["test_nrmse"].std(-1), conds, "SD of NRMSE over initial states",
+                     ["lowest_vs_random_sd_nrmse", "nearest0_vs_random_sd_nrmse"])
+        paired_panel(axes[2], a["output_spread"], conds, "output spread over initial states / std(y)",
+                     ["lowest_vs_random_output_spread", "nearest0_vs_random_output_spread"])
+        ax = axes[3]
+        for i, c in enumerate(conds):
+            ax.plot(a["example_output"][i].T, color=colors[i % len(colors)], lw=0.6, alpha=0.7)
+        ax.plot(a["target"], "k--", lw=1.2, label="target")
+        ax.set_xlabel("sample")
+        ax.set_ylabel("closed-loop output, pool 0")
+        ax.legend(fontsize=7)
+        fig.suptitle("target generation: selection by macro FTLE vs random (paired over pools)", fontsize=10)
+    elif name == "association":
+        fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6))
+        paired_panel(axes[0], a["test_nrmse"], conds, "test NRMSE",
+                     ["pretrained_vs_untrained_nrmse", "pretrained_vs_random_nrmse"])
+        axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--")
+        paired_panel(axes[1], a["accuracy"], conds, "accuracy", [])
+        ax = axes[2]
+        ax.plot(a["ftle_initial"], a["ftle_pretrained"], "o", ms=4)
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_xlabel(r"macro FTLE before [$1/\tau$]")
+        ax.set_ylabel(r"macro FTLE after pre-training [$1/\tau$]")
+        fig.suptitle("delayed association: pre-training toward macro FTLE 0 vs untrained vs random change "
+                     "of the same norm", fontsize=10)
+    elif name == "curves":
+        levels = a["noise_levels"]
+        readouts = ["ridge", "sgd", "gpsgd"]
+        fig, axes = plt.subplots(1, len(levels), figsize=(4.4 * len(levels), 3.6), squeeze=False)
+        for j, lv in enumerate(levels):
+            ax = axes[0, j]
+            for b, ro in enumerate(readouts):
+                y = a["test_nrmse"][j, b]
+                ax.plot(a["n_train"], np.median(y, 0), "o-", ms=3, color=colors[b], label=ro)
+                ax.fill_between(a["n_train"], np.percentile(y, 25, 0), np.percentile(y, 75, 0), color=colors[b],
+                                alpha=0.2, lw=0)
+            ax.axhline(1.0, color="0.4", lw=0.8, ls="--", label="NRMSE = 1")
+            ax.set_xscale("log")
+            ax.set_xlabel("training trials")
+            ax.set_ylabel("test NRMSE (clean targets)")
+            keys = [k for k in stats if k.startswith(f"noise{lv}_") and k.endswith("gpsgd_vs_sgd")]
+            ax.set_title(f"label noise {lv}: " + "; ".join(f"{k.split('_')[1]} gp-sgd p={stats[k]['p']:.2g}"
+                                                           for k in keys), fontsize=7)
+            ax.legend(fontsize=7)
+        fig.suptitle("learning curves under label noise: ridge, plain SGD, GP-regularized SGD", fontsize=10)
+    elif name == "reward":
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        paired_panel(axes[0], a["test_nrmse"], conds, "free-running test NRMSE", ["eh_vs_force_nrmse"])
+        axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--")
+        axes[0].set_yscale("log")
+        ax = axes[1]
+        c = a["eh_train_curve"]
+        ax.plot(np.median(c, 0), "-")
+        ax.fill_between(np.arange(c.shape[1]), np.percentile(c, 25, 0), np.percentile(c, 75, 0), alpha=0.2, lw=0)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+        ax.set_xlabel("target period")
+        ax.set_ylabel("EH training NRMSE (with exploration)")
+        ax = axes[2]
+        ax.plot(a["target_test"], "k--", lw=1, label="target")
+        ax.plot(a["eh_test_output"], lw=0.8, label="EH")
+        ax.plot(a["force_test_output"], lw=0.8, label="FORCE")
+        ax.set_xlabel("free-running sample")
+        ax.legend(fontsize=7)
+        fig.suptitle("reward-modulated Hebbian readout (Hoerzer et al. 2014) vs FORCE", fontsize=10)
+    else:
+        raise ValueError(f"unknown experiment {name!r}")
+    fig.tight_layout()
+    save(fig, out)
+
+
+__all__ += ["plot_experiment"]

@@ -5,8 +5,12 @@ switchable in :class:`balnet.learning.reservoir.LearnParams`:
 
 1. **Selection** (``select_pool = P > 1``): of ``P`` candidate realizations,
    keep the one whose measured macro finite-time Lyapunov exponent (FTLE) is
-   lowest (:func:`select_lowest`; :func:`select_index` also offers the
-   highest and the one closest to a target, for comparison).
+   closest to ``ftle_target`` (0 by default; :func:`select_index`, which also
+   offers the grant's rule, the lowest, and the highest).  The default follows
+   the measurements: the lowest FTLE made closed-loop target generation worse
+   than a random pick and than the FTLE nearest 0 (16 pools, Wilcoxon p = 0.008
+   and 0.001), and delayed association worse (below);
+   docs/learning_experiments.md.
 2. **Pre-training** (``pretrain = true``): change the recurrent couplings of a
    realization so that its measured macro FTLE approaches a target (0 by
    default: marginal stability of the population mode, for tasks that must

@@ -49,6 +49,11 @@ rule reduce_lyapunov:
             caption="../report/ftle_histograms.rst",
             category="Lyapunov exponents",
         ),
+        macro=report(
+            f"{RESULTS}/macro_ftle.png",
+            caption="../report/macro_ftle.rst",
+            category="Lyapunov exponents",
+        ),
     conda:
         "../envs/balnet.yaml"
     log:
@@ -65,7 +70,8 @@ rule reduce_lyapunov:
         ),
     shell:
         "balnet reduce lyapunov {input} --sweep {params.sweep} --bins {params.bins} {params.range} "
-        "-o {output.h5} --figure {output.png} --histograms {output.hist} > {log} 2>&1"
+        "-o {output.h5} --figure {output.png} --histograms {output.hist} --macro-figure {output.macro} "
+        "> {log} 2>&1"
 
 
 MEANFIELD = config.get("meanfield")
