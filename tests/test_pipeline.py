@@ -107,6 +107,8 @@ def test_dry_run_default_config(wf):
                 "reduce_lyapunov": 1, "reduce_learning": 1, "meanfield_dmft": 1, "all": 1}
     for s, k in study.items():
         expected.update({f"{s}_point": k, f"{s}_reduce": 1})
+    if cfg.get("experiments") is not None:
+        expected["experiment"] = 4  # target, association, curves, reward
     expected["total"] = sum(expected.values())
     assert job_counts(out) == expected
     assert "mpiexec -n 2 balnet learn" in out
@@ -187,7 +189,7 @@ def test_experiment_config_replaces_sweep_and_studies(wf):
     out = smk(wf, "-n", "--cores", "2", "--configfile", str(mine)).stdout
     counts = job_counts(out)
     assert counts["simulate"] == 2 and counts["lyapunov"] == 2
-    assert not any(k.startswith(("fim", "dsnn", "kuramoto", "meanfield")) for k in counts)
+    assert not any(k.startswith(("fim", "dsnn", "kuramoto", "meanfield", "experiment")) for k in counts)
     assert "results/mine/N~100/run.h5" in out and "g~" not in out
     mine.write_text("experiment: mine\nsweep: {}\n")
     r = smk(wf, "-n", "--configfile", str(mine), check=False)

@@ -19,7 +19,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import Paramspace, validate
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
-STUDIES = ("fim", "dsnn", "kuramoto", "meanfield")
+# the studies `studies:` may list (the schema's enum): fim, dsnn, kuramoto, meanfield, experiments, ...
+STUDIES = tuple(yaml.safe_load((SCHEMAS / "config.schema.yaml").read_text())["properties"]["studies"]["items"]["enum"])
 
 
 # -- the config: experiment files, unknown keys, the schema, the parameter records -------------------
@@ -87,6 +88,8 @@ def _records():
         if isinstance(node, dict) and "x-record" in node:
             refs[name] = node["x-record"]
     for study in STUDIES:
+        if study in refs or not (SCHEMAS / f"{study}.schema.yaml").exists():
+            continue
         text = (SCHEMAS / f"{study}.schema.yaml").read_text()
         m = re.search(r"x-record:\s*(\S+)", text)
         if m:
@@ -122,7 +125,7 @@ def check_records(config):
         return ", ".join(f"{k}={v}" for k, v in point.items()) or "the one point"
 
     groups = [("network", "simulation", "lyapunov")] + ([("network", "learn")] if config.get("learn") is not None else [])
-    for extra in ("phases", "meanfield"):
+    for extra in ("phases", "meanfield", "experiments"):
         if config.get(extra) is not None:
             groups.append((extra,))
     for point in _grid_points(config.get("sweep")):
