@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from figcheck import check_png
 
 from balnet.cli import commands, main
 
@@ -31,7 +32,7 @@ def test_simulate_info_plot(tmp_path):
     assert "J0=0.5" in info.stdout and "N=60" in info.stdout and "realization_ids: [0 1]" in info.stdout
     fig = tmp_path / "pop.png"
     assert run("plot", str(out), "-o", str(fig)).returncode == 0
-    assert fig.stat().st_size > 1000
+    check_png(fig, 6, colors=("tab:red", "tab:blue"))  # 3 rows x 2 realizations; nu_E red, nu_I blue
 
 
 @pytest.mark.parametrize(

@@ -466,23 +466,6 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, bad):
     assert not out.exists()
 
 
-@pytest.mark.mpi
-def test_mpi_two_ranks_equal_serial(tmp_path):
-    # run with: pytest -m mpi tests/test_lyapunov.py (launches mpiexec itself)
-    import shutil
-
-    if shutil.which("mpiexec") is None:
-        pytest.skip("no mpiexec")
-    a, b = tmp_path / "serial.h5", tmp_path / "mpi.h5"
-    env_cmd = [sys.executable, "-m", "balnet", "lyapunov", *ARGS]
-    subprocess.run([*env_cmd, "-o", str(a)], check=True)
-    subprocess.run(["mpiexec", "-n", "2", *env_cmd, "-o", str(b)], check=True)
-    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        assert fb.attrs["n_ranks"] == 2
-        for name in ("spectrum", "ftle_micro", "ftle_macro", "convergence", "trace_jacobian_mean"):
-            np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=name)
-
-
 # ---------------------------------------------------------------------------
 # offset-free macro growth rate (macro_growth_rate)
 # ---------------------------------------------------------------------------

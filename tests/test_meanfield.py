@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.engine.io import read
 from balnet.engine.params import ConfigError, NetworkParams, SimulationParams
@@ -350,20 +351,22 @@ def test_cli_stability_and_dmft(balanced_runs, stab, tmp_path):
     a, _ = read(pd)
     for k in ("predicted", "confusion", "agreement", "period_pred", "lead_re"):
         np.testing.assert_array_equal(a[k], stab[k])
-    assert pfig.stat().st_size > 5000
+    check_png(pfig, 3, colors=("tab:blue",))  # confusion table, agreement bars, periods
     out, fig = tmp_path / "st.h5", tmp_path / "st.png"
     r = _cli("meanfield", "stability", *map(str, balanced_runs), "--phases", str(pd), "-o", str(out), "--figure",
              str(fig))
     assert r.returncode == 0, r.stderr
     a, attrs = read(out)
-    assert attrs["kind"] == "meanfield_stability" and fig.stat().st_size > 0
+    assert attrs["kind"] == "meanfield_stability"
+    check_png(fig, 3, colors=("tab:blue",))
     np.testing.assert_array_equal(a["confusion"], stab["confusion"])
     np.testing.assert_array_equal(a["predicted"], stab["predicted"])
     out, fig = tmp_path / "dmft.h5", tmp_path / "dmft.png"
     r = _cli("meanfield", "dmft", "--g", "0.5", "2", "-o", str(out), "--figure", str(fig), "--n-table", "201")
     assert r.returncode == 0, r.stderr
     a, attrs = read(out)
-    assert attrs["kind"] == "meanfield_dmft" and fig.stat().st_size > 0
+    assert attrs["kind"] == "meanfield_dmft"
+    check_png(fig, 3)  # lambda_max(g), Delta_0(g), Delta(tau)/Delta_0
     np.testing.assert_allclose(a["g"], [0.5, 2])
     np.testing.assert_allclose(a["lambda_max"], [-0.5, DMFT_REF[2.0][1]], rtol=1e-5)
     assert a["delta"].shape == (2, a["tau"].size) and np.all(a["delta"][0] == 0)
@@ -413,4 +416,4 @@ def test_pipeline_meanfield_target(wf):
     i = int(np.argmin(np.abs(a["g"] - 2.0)))
     assert a["g"][i] == 2.0 and a["lambda_max"][i] == pytest.approx(DMFT_REF[2.0][1], rel=1e-5)
     assert np.isfinite(a["lambda_max_sim"]).all() and a["delta0_sim"][0] > 0
-    assert (res / "meanfield_dmft.png").stat().st_size > 5000
+    check_png(res / "meanfield_dmft.png", 3)

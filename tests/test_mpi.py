@@ -14,7 +14,10 @@ import sys
 import numpy as np
 import pytest
 
+from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
+from balnet.commands.lyapunov import run_lyapunov
 from balnet.engine.io import read
+from balnet.engine.parallel import SerialComm, get_comm
 from balnet.engine.params import NetworkParams, SimulationParams, from_mapping
 
 ARGS = ["--N", "60", "--g", "1.8", "--J0", "1.0", "--realizations", "5", "--trials", "2", "--T", "8",
@@ -90,7 +93,7 @@ def test_collective_write_equals_serial(tmp_path):
     """Under mpiexec -n 2: run_simulation on COMM_WORLD (each rank its share, rank 0 writes)
     equals simulate() of all realizations in one process, bit for bit."""
     from balnet.commands.simulate import run_simulation
-    from balnet.engine.parallel import SerialComm, get_comm, my_share
+    from balnet.engine.parallel import my_share
     from balnet.model.simulate import simulate
 
     comm = get_comm()
@@ -112,6 +115,40 @@ def test_collective_write_equals_serial(tmp_path):
             for k in ("nu_E", "nu_I", "m", "x", "final_state"):
                 assert np.array_equal(got[k], ref[k]), k
             assert np.array_equal(got["time"], ref["t"])
+        except AssertionError:
+            ok = False
+            raise
+        finally:
+            comm.bcast(ok, root=0)
+    else:
+        ok = comm.bcast(None, root=0)
+        assert ok, "rank 0 found a mismatch"
+
+
+@pytest.mark.mpi
+def test_collective_lyapunov_equals_serial(tmp_path):
+    """Under mpiexec -n 2: run_lyapunov on COMM_WORLD (rank 0 takes realizations 0 and 2, rank 1
+    takes 1; N = 40, g = 2, J0 = 1, 2 trials, k = 3, 5 tau trajectory and frame warm-ups, 4 FTLE
+    windows) writes the spectrum, FTLEs, convergence and Jacobian trace of lyapunov_run on all
+    realizations in one process, bit for bit."""
+    comm = get_comm()
+    if isinstance(comm, SerialComm) or comm.size < 2:
+        pytest.skip("run under mpiexec -n 2 (python3 -m pytest -m mpi)")
+    path = comm.bcast(str(tmp_path / "lyapunov.h5") if comm.rank == 0 else None, root=0)
+    net = from_mapping(NetworkParams, dict(N=40, g=2.0, J0=1.0))
+    sim = from_mapping(SimulationParams, dict(T=20.0, t_warmup=5.0, dt=0.1, realizations=3, trials=2,
+                                              backend="numpy"))
+    lyap = from_mapping(LyapunovParams, dict(k=3, t_window=5.0, t_warmup_tangent=5.0))
+    assert run_lyapunov(net, sim, lyap, path) == 0
+    ok = True
+    if comm.rank == 0:
+        try:
+            ref = lyapunov_run(net, sim, lyap, range(3))
+            got, attrs = read(path)
+            assert attrs["n_ranks"] == comm.size and list(attrs["realization_ids"]) == [0, 1, 2]
+            assert got["spectrum"].shape == (3, 2, 3) and got["ftle_micro"].shape == (3, 2, 4)
+            for k in ("spectrum", "ftle_micro", "ftle_macro", "convergence", "trace_jacobian_mean"):
+                assert np.array_equal(got[k], ref[k]), k
         except AssertionError:
             ok = False
             raise

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.chaos.statistics import lyapunov_statistics
 from balnet.engine.io import H5Writer, read
@@ -355,7 +356,9 @@ def test_phase_diagram_file(tmp_path):
     a, attrs = read(tmp_path / "pd2.h5", ["labels"])
     assert np.array_equal(a["labels"], pd["labels"])
     assert json.loads(attrs["phases"]) == list(PHASES) and attrs["params"]["criteria"]["speed_tol"] == 1e-4
-    assert fig.stat().st_size > 5000
+    # decay (grey) at (0.5, 0), chaos (red) at g = 2; no other phase colour inside the axes
+    # (fixed point #4575b4, oscillation #1a9850, cycle #fdae61, divergent #252525)
+    check_png(fig, 2, colors=("#bdbdbd", "#d73027"), absent=("#4575b4", "#1a9850", "#fdae61", "#252525"))
 
 
 def test_lyapunov_statistics_exact(tmp_path):
@@ -391,7 +394,8 @@ def test_lyapunov_statistics_exact(tmp_path):
     a, attrs = read(out)
     assert attrs["kind"] == "lyapunov_stats" and a["hist_micro"].shape == (3, 20)
     np.testing.assert_allclose(a["lambda_max_mean"], st["lambda_max_mean"], atol=1e-15)
-    assert (tmp_path / "ls.png").stat().st_size > 5000 and (tmp_path / "h.png").stat().st_size > 5000
+    check_png(tmp_path / "ls.png", 3)
+    check_png(tmp_path / "h.png", 3)  # one histogram panel per g, the 4th of the 2 x 2 grid off
     # a 2-parameter sweep draws too (grid of histograms, one line per J0)
     _write_lyap(tmp_path / "extra.h5", 1.0, 2.0, raw[1.0][0], raw[1.0][1], raw[1.0][2])
     r = cli("reduce", "lyapunov", *map(str, files), str(tmp_path / "extra.h5"), "--sweep", "g", "J0", "-o",

@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from figcheck import check_png
 from snakeutil import (
     ROOT,
     SCHEMAS,
@@ -307,8 +308,13 @@ def _check_tiny_results(wf, T=30.0):
     st, sattrs = read(res / "lyapunov_stats.h5")
     assert sattrs["kind"] == "lyapunov_stats" and st["lambda_max"].shape == (len(gs), len(js), R, 1)
     assert st["icc_mean_macro_growth"].shape == (len(gs), len(js)) and st["macro_curve_growth"].shape[-2] == 3
-    for f in ("phase_diagram.png", "lyapunov_stats.png", "ftle_histograms.png", "macro_ftle.png", "learning_curves.png"):
-        assert (res / f).stat().st_size > 5000
+    n_points = len(gs) * len(js)
+    # phase fractions and mean lambda_max; the SCS point g = 0.5, J0 = 0 decays (grey #bdbdbd)
+    check_png(res / "phase_diagram.png", 2, colors=("#bdbdbd",))
+    check_png(res / "lyapunov_stats.png", 3)
+    check_png(res / "ftle_histograms.png", n_points)  # one histogram panel per point
+    check_png(res / "macro_ftle.png", 3)  # class curves, offsets, ICCs
+    check_png(res / "learning_curves.png", n_points, colors=("tab:blue",))  # one panel per point
     lc, lattrs = read(res / "learning_curves.h5")
     assert lattrs["kind"] == "learning_curves"
     assert lc["test_nrmse"].shape == (len(gs), len(js), 1, cfg["learn"]["realizations"], cfg["learn"]["n_points"])
@@ -326,7 +332,7 @@ def test_tiny_sweep_end_to_end(wf):
     pd = _check_tiny_results(wf)
     act = "results/test/g~0.5/J0~0.0/activity.png"
     smk(wf, "--cores", "2", "--configfile", "tests/workflow/config.yaml", "--", act)
-    assert (wf / act).stat().st_size > 5000
+    check_png(wf / act, 6, colors=("tab:red", "tab:blue"))  # 3 rows x 2 realizations
     assert np.all(pd["labels"][0, 0] == PHASES.index("decay"))
     assert np.all(pd["lambda_max"][0, 0] < 0)
     r = smk(wf, "-n", "--configfile", "tests/workflow/config.yaml")

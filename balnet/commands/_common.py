@@ -7,6 +7,8 @@ import difflib
 import os
 from typing import Any
 
+import yaml
+
 from ..engine.io import check_output
 from ..engine.params import ConfigError, check_together, describe, from_mapping, load_yaml
 
@@ -62,8 +64,6 @@ def add_inputs(parser: argparse.ArgumentParser, metavar: str, help: str, *, figu
 
 
 def parse_set(items) -> dict[str, Any]:
-    import yaml
-
     out = {}
     for it in items:
         if "=" not in it:

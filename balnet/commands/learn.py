@@ -14,7 +14,8 @@ every network used and of every selection candidate.
 
 Examples:
   balnet learn --N 200 --g 0.8 --J0 1 --task delayed_association --realizations 8 -o learning.h5
-  balnet learn -c config.yaml --set select_pool=4 --set pretrain=true -o learning.h5 --figure learning.png
+  balnet learn -c config.yaml --set select_pool=4 --set pretrain=true --set spectral_radius=0 -o learning.h5 \
+    --figure learning.png
 """
 from __future__ import annotations
 

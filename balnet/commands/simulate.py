@@ -23,9 +23,6 @@ NAME = "simulate"
 HELP = "simulate networks, write population activity (HDF5)"
 ORDER = 10
 
-UNITS = {"time": "tau", "nu_E": "1", "nu_I": "1", "m": "1", "x": "1", "final_state": "1"}
-
-
 def add_arguments(p):
     add_common(p)
     p.add_argument("--input-file", metavar="NPY", help="external input time series (n_steps,) or (n_steps, N), one value per step")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from .backend import get_xp, select_device
 
-__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "root_first", "RankWork", "rank_work"]
+__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "RankWork", "rank_work"]
 
 _LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
 
@@ -115,20 +115,6 @@ def gather_by_realization(comm, local_ids: Sequence[int], arrays: dict[str, np.n
             buf[tuple(sl)] = a
         out[name] = buf
     return out
-
-
-def root_first(comm, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` on rank 0 and broadcast its result (or its exception) to all ranks."""
-    res, err = None, None
-    if comm.rank == 0:
-        try:
-            res = fn()
-        except Exception as e:  # propagated to every rank
-            err = e
-    res, err = comm.bcast((res, err), root=0)
-    if err is not None:
-        raise err
-    return res
 
 
 class RankWork(NamedTuple):

@@ -14,6 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import yaml
+
+from .backend import check_backend
+from .errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "NetworkParams",
@@ -30,10 +35,6 @@ SOLVERS = ("euler", "rk4")
 #: x + dt (-x) = (1 - dt) x flip sign for dt > 1 (an oscillating artefact), and at dt >= 1 neither
 #: solver follows the continuous dynamics any more
 DT_MAX = 1.0
-
-
-class ConfigError(ValueError):
-    """Bad user input: printed as one line by the CLI, exit code 2."""
 
 
 def _f(default, help: str, unit: str = ""):
@@ -130,8 +131,7 @@ class SimulationParams:
             raise ConfigError("init_std and sigma must be >= 0")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
     @property
     def n_warmup_steps(self) -> int:
@@ -227,8 +227,6 @@ def describe(cls) -> list[tuple[str, Any, str, str]]:
 
 def load_yaml(path) -> dict:
     """Read a YAML mapping with a one-line error for unreadable or malformed files."""
-    import yaml
-
     try:
         with open(path) as fh:
             data = yaml.safe_load(fh)

@@ -51,7 +51,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..engine.backend import get_xp, resolve_dtype, to_numpy
+from ..engine.backend import check_backend, get_xp, resolve_dtype, to_numpy
 from ..engine.integrators import get_solver
 from ..engine.params import ConfigError, NetworkParams, _f
 from ..engine.random import FEEDBACK_WEIGHTS as FEEDBACK
@@ -62,7 +62,12 @@ from ..engine.random import TASK_DATA as TASK
 from ..model.dynamics import RateNetwork, get_gain
 from ..model.network import balance_vector, realization_couplings
 from ..model.simulate import trial_states
-from .pretrain import macro_ftle, pretrain_networks, select_index
+from .pretrain import (
+    SPECTRAL_PRETRAIN_ERROR,
+    macro_ftle,
+    pretrain_networks,
+    select_index,
+)
 from .readout import RLS, Readout, gp_learning_curve, ridge_path, sgd_fit
 from .tasks import TASKS, accuracy, make_task, memory_capacity, nrmse
 
@@ -398,8 +403,9 @@ class LearnParams:
     input_scale: float | None = _f(None, "input weights uniform on [-input_scale, input_scale] "
                                          "(ReservoirPy input_scaling); empty: per task")
     spectral_radius: float | None = _f(None, "rescale every coupling matrix to this exact spectral radius "
-                                             "(ReservoirPy sr; eigenvalues of the realized J); 0: keep J as "
-                                             "drawn; empty: per task")
+                                             "(ReservoirPy sr; eigenvalues of the realized J); FTLE selection "
+                                             "measures the rescaled J; pretrain needs 0; 0: keep J as drawn; "
+                                             "empty: per task")
     feedback_scale: float = _f(1.0, "feedback weights uniform on [-s, s] (force readout)")
     alpha: float | None = _f(None, "ridge penalty (ReservoirPy ridge; also weight decay of plain sgd); "
                                    "empty: per task")
@@ -430,7 +436,8 @@ class LearnParams:
     select_pool: int = _f(1, "FTLE selection: candidates per learning sample (1 = off)")
     select_by: str = _f("target", "which candidate to keep: target (closest to ftle_target, default 0; the rule "
                                   "the measurements favour, docs/learning_experiments.md), lowest macro FTLE, or highest")
-    pretrain: bool = _f(False, "pre-train couplings so the macro FTLE approaches ftle_target")
+    pretrain: bool = _f(False, "pre-train couplings so the macro FTLE approaches ftle_target (needs "
+                               "spectral_radius 0: the rescale would undo it)")
     pretrain_knob: str = _f("g", "coupling parameter tuned per realization: g (random part), balance or J0")
     pretrain_min: float = _f(0.5, "lower end of the knob search interval")
     pretrain_max: float = _f(3.0, "upper end of the knob search interval")
@@ -490,10 +497,11 @@ class LearnParams:
             raise ConfigError(f"gpsgd needs lr <= 1, got {self.lr}")
         if not self.pretrain_min < self.pretrain_max:
             raise ConfigError("pretrain_min must be < pretrain_max")
+        if self.pretrain and self.spectral_radius > 0:
+            raise ConfigError(SPECTRAL_PRETRAIN_ERROR)
         if self.ftle_window > self.ftle_T:
             raise ConfigError(f"ftle_window ({self.ftle_window}) exceeds ftle_T ({self.ftle_T})")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -678,7 +686,8 @@ def learning_run(net: NetworkParams, learn: LearnParams, samples: Sequence[int] 
 
     * ``baseline``: the anchor's drawn couplings (an unselected realization);
     * ``select``: the candidate of the pool whose measured macro FTLE is closest to
-      ``ftle_target`` (``select_by = target``, the default; or the lowest, or the highest);
+      ``ftle_target`` (``select_by = target``, the default; or the lowest, or the highest),
+      measured on the network that is trained (rescaled when ``spectral_radius`` > 0);
     * ``pretrain``: the anchor after pre-training (:func:`balnet.learning.pretrain.pretrain_networks`);
     * ``select+pretrain``: the selected candidate after pre-training.
 

@@ -242,7 +242,8 @@ def _as_text(value):
 class Sweep:
     """A grid of parameter values under a path prefix: every combination is one point.
 
-    ``Sweep({"g": [0.5, 2.0], "J0": [0.0, 1.0]}, RESULTS)`` gives ``pattern``
+    ``Sweep({"g": [0.5, 2.0], "J0": [0.0, 1.0]}, RESULTS)`` (every combination; or a list of
+    points ``[{"g": 0.5, "J0": 0.0}, {"g": 2.0, "J0": 1.0}]``, each one job) gives ``pattern``
     ``RESULTS/g~{g}/J0~{J0}``, ``point`` (the part after the prefix, ``g~{g}/J0~{J0}``, for
     log and benchmark paths), ``points`` (one path per combination), ``files(name)``,
     ``values(wildcards)`` (the swept values of a job), ``constraints`` (a regex per swept
@@ -252,10 +253,14 @@ class Sweep:
     """
 
     def __init__(self, spec, prefix):
-        spec = {name: list(values) for name, values in (spec or {}).items()}
-        self.names = list(spec)
+        if isinstance(spec, list):  # explicit points, each a mapping of the same names
+            frame = pd.DataFrame([dict(point) for point in spec])
+        else:
+            spec = {name: list(values) for name, values in (spec or {}).items()}
+            frame = pd.DataFrame(list(itertools.product(*spec.values())), columns=list(spec))
+        self.names = list(frame.columns)
         self.prefix = prefix
-        if not spec:
+        if not self.names:
             self.space = None
             self.pattern = prefix
             self.point = "all"
@@ -263,10 +268,7 @@ class Sweep:
             self.constraints = {}
             self.labels = None
             return
-        self.space = Paramspace(
-            pd.DataFrame(list(itertools.product(*spec.values())), columns=self.names),
-            param_sep="~",
-        )
+        self.space = Paramspace(frame, param_sep="~")
         self.point = self.space.wildcard_pattern
         self.pattern = f"{prefix}/{self.point}"
         self.labels = {name: f"{{{name}}}" for name in self.names}

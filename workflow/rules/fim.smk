@@ -2,7 +2,7 @@
 # One job per sweep point (M, L, activation, sigma_w2, sigma_b2, norm, ...): the empirical FIM spectrum of
 # `seeds` random nets (MPI ranks split the seeds) beside its mean-field prediction, and optionally the GD
 # divergence threshold and the natural-gradient comparison; then the reduction to one summary file and
-# three figures (spectrum statistics vs M, learning-rate threshold vs M, NGD training error).
+# four figures (spectrum statistics vs M, learning-rate threshold vs M, NGD training error, finite-T bulk edge).
 # Runs only when config.yaml has a `fim:` section; target: `snakemake --cores 2 fim`.
 
 FIM = config.get("fim")
@@ -12,6 +12,7 @@ if FIM is not None:
         "spectrum": f"{RESULTS}/fim/fim_spectrum.png",
         "lr": f"{RESULTS}/fim/fim_lr_threshold.png",
         "ngd": f"{RESULTS}/fim/fim_ngd.png",
+        "edge": f"{RESULTS}/fim/fim_edge.png",
     }
 
     rule fim_point:
@@ -43,6 +44,7 @@ if FIM is not None:
             spectrum=report(FIM_FIGURES["spectrum"], caption="../report/fim.rst", category="FIM"),
             lr=report(FIM_FIGURES["lr"], caption="../report/fim_lr.rst", category="FIM"),
             ngd=report(FIM_FIGURES["ngd"], caption="../report/fim_ngd.rst", category="FIM"),
+            edge=report(FIM_FIGURES["edge"], caption="../report/fim_edge.rst", category="FIM"),
         conda:
             "../envs/balnet.yaml"
         log:
@@ -51,7 +53,7 @@ if FIM is not None:
             f"{BENCH}/fim/reduce.tsv"
         shell:
             "balnet fim reduce {input} -o {output.h5} --figure {output.spectrum} "
-            "--lr-figure {output.lr} --ngd-figure {output.ngd} > {log} 2>&1"
+            "--lr-figure {output.lr} --ngd-figure {output.ngd} --edge-figure {output.edge} > {log} 2>&1"
 
     rule fim:
         input:

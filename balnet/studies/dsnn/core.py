@@ -115,6 +115,7 @@ import numpy as np
 
 from ...engine.backend import (
     array_namespace,
+    check_backend,
     get_xp,
     scipy_linalg,
     scipy_special,
@@ -243,8 +244,7 @@ class DSNNParams:
             raise ConfigError(f"alt_threshold must lie in [0, 1), got {self.alt_threshold}")
         if not 0.0 <= self.flip < 0.5:
             raise ConfigError(f"flip must lie in [0, 0.5), got {self.flip}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
     @classmethod
     def from_mapping(cls, mapping):
