@@ -331,11 +331,16 @@ def _write_lyap(path, g, J0, lam, micro, macro, k=3):
 
 def test_sweep_grid_places_points_and_rejects_duplicates():
     ps = [dict(g=2.0, J0=0.0, N=5), dict(g=0.5, J0=1.0, N=5), dict(g=0.5, J0=0.0, N=5)]
-    names, values, index = sweep_grid(ps)
+    full = ps + [dict(g=2.0, J0=1.0, N=5)]
+    names, values, index = sweep_grid(full)
     assert names == ["J0", "g"] and values == [[0.0, 1.0], [0.5, 2.0]]
-    assert index == [(0, 1), (1, 0), (0, 0)]
-    names, values, index = sweep_grid(ps, ["g", "J0"])
+    assert index == [(0, 1), (1, 0), (0, 0), (1, 1)]
+    names, values, index = sweep_grid(ps, ["g", "J0"])  # a named sweep may leave points out
     assert index == [(1, 0), (0, 1), (0, 0)]
+    with pytest.raises(ConfigError, match="do not fill the grid"):
+        sweep_grid(ps)  # without --sweep, a hole means files of different sweeps
+    with pytest.raises(ConfigError, match=r"differ in N \(5, 6\), which is not swept"):
+        sweep_grid(full + [dict(g=0.5, J0=2.0, N=6)], ["g", "J0"])
     with pytest.raises(ConfigError, match="same sweep point"):
         sweep_grid(ps + [dict(g=2.0, J0=0.0, N=5)])
     with pytest.raises(ConfigError, match="not a parameter"):

@@ -16,10 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.io import H5Writer, read
+from ..engine.memory import local_ranks, require_memory
 from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
 from ..engine.params import ConfigError, NetworkParams, SimulationParams
 from ..model.network import ROW_BLOCK, row_blocks
-from ..model.simulate import Simulation
+from ..model.partitioned import row_partition
+from ..model.simulate import Simulation, simulation_memory
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "simulate"
@@ -77,8 +79,12 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
             raise ConfigError(str(e)) from None
     else:
         comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
-    x0 = None if x0_all is None else x0_all[mine]
     check_row_ranks(net, rows)
+    n_rows = None if rows is None else row_partition(net.N, rows.rank, rows.size).n_local
+    per_rank = max(1, len(mine))
+    require_memory(simulation_memory(net, sim, per_rank, n_rows), f"N={net.N} with {per_rank} realizations per rank",
+                   ranks=min(comm.size, local_ranks(comm.size)))
+    x0 = None if x0_all is None else x0_all[mine]
     s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series, rows=rows)
     sent = mine if s.owner else []  # row-partitioned: the group's first rank holds the assembled data
 

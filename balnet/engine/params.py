@@ -24,12 +24,17 @@ __all__ = [
     "NetworkParams",
     "SimulationParams",
     "from_mapping",
+    "check_together",
     "describe",
     "load_yaml",
 ]
 
 GAINS = ("tanh", "relu", "sigmoid")
 SOLVERS = ("euler", "rk4")
+#: the largest step [tau] the explicit solvers take: the leak -x alone makes Euler's update
+#: x + dt (-x) = (1 - dt) x flip sign for dt > 1 (an oscillating artefact), and at dt >= 1 neither
+#: solver follows the continuous dynamics any more
+DT_MAX = 1.0
 
 
 def _f(default, help: str, unit: str = ""):
@@ -114,6 +119,9 @@ class SimulationParams:
             raise ConfigError(f"dt={self.dt} exceeds T={self.T}")
         if self.solver not in SOLVERS:
             raise ConfigError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if self.dt >= DT_MAX:
+            raise ConfigError(f"dt={self.dt} is not below tau=1: the explicit solver {self.solver} does not follow "
+                              f"the dynamics at such steps (use dt <= 0.1)")
         for name in ("record_every", "trials", "realizations", "chunk"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
@@ -155,6 +163,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
         if base == "int":
             if isinstance(value, bool):
                 raise ValueError
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite integer, got {value!r}")
             if isinstance(value, float):
                 if not value.is_integer():
                     raise ValueError
@@ -164,8 +174,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             v = float(value)
-            if math.isnan(v):
-                raise ValueError
+            if not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
             return v
         if base == "str":
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -179,6 +189,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
             if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
                 return value.lower() in ("true", "yes", "1")
             raise ValueError
+    except ConfigError:
+        raise
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be of type {base}, got {value!r}") from None
     return value
@@ -205,6 +217,15 @@ def from_mapping(cls, mapping: Mapping[str, Any] | None = None, *, strict: bool 
     return obj
 
 
+def check_together(*records) -> None:
+    """Cross-record checks (one-line :class:`ConfigError`) of the records one command uses together:
+    ``n_record <= N`` for a network and a simulation."""
+    by = {type(r).__name__: r for r in records}
+    net, sim = by.get("NetworkParams"), by.get("SimulationParams")
+    if net is not None and sim is not None and sim.n_record > net.N:
+        raise ConfigError(f"n_record={sim.n_record} exceeds N={net.N}: at most N neurons can be recorded")
+
+
 def describe(cls) -> list[tuple[str, Any, str, str]]:
     """(name, default, unit, help) for every field: used by CLI help and docs."""
     return [(f.name, f.default, f.metadata.get("unit", ""), f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
@@ -222,7 +243,7 @@ def load_yaml(path) -> dict:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path} is not valid YAML{where}") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path} is empty: it must hold a mapping of parameters")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of parameters, not {type(data).__name__}")
     return data

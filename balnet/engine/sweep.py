@@ -54,14 +54,21 @@ def sweep_grid(param_sets: Sequence[Mapping], sweep: Sequence[str] | None = None
     """
     if not param_sets:
         raise ConfigError("no input files")
-    if sweep is None:
-        keys = sorted(set().union(*param_sets))
-        sweep = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in param_sets}) > 1]
+    keys = sorted(set().union(*param_sets))
+    differ = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in param_sets}) > 1]
+    auto = sweep is None
+    if auto:
+        sweep = differ
     names = list(sweep)
     for n in names:
         for p in param_sets:
             if n not in p:
                 raise ConfigError(f"swept parameter {n!r} is not a parameter of the input files")
+    fixed = [k for k in differ if k not in names]
+    if fixed:
+        vals = sorted({json.dumps(p.get(k)) for p in param_sets for k in fixed[:1]})
+        raise ConfigError(f"input files differ in {fixed[0]} ({', '.join(vals)}), which is not swept "
+                          f"(--sweep {' '.join(names)}): they do not belong to one sweep")
     values = [sorted({p[n] for p in param_sets}, key=lambda v: (v is None, v)) for n in names]
     index = [tuple(vals.index(p[n]) for n, vals in zip(names, values)) for p in param_sets]
     seen = {}
@@ -70,6 +77,11 @@ def sweep_grid(param_sets: Sequence[Mapping], sweep: Sequence[str] | None = None
             where = ", ".join(f"{n}={param_sets[i][n]}" for n in names) or "(no swept parameters)"
             raise ConfigError(f"two input files at the same sweep point {where}")
         seen[ix] = i
+    size = int(np.prod([len(v) for v in values]))
+    if auto and len(index) < size:
+        raise ConfigError(f"the {len(index)} input files do not fill the grid of {' x '.join(names)} "
+                          f"({size} points): they differ in {', '.join(names)}; leave out the files of another "
+                          f"sweep or name the swept parameters with --sweep")
     return names, values, index
 
 

@@ -484,6 +484,11 @@ class LearnParams:
                      "feedback_scale", "input_noise", "target_noise", "decay_epochs", "ftle_warmup"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.dt > 1:
+            raise ConfigError(f"dt={self.dt} exceeds tau=1: the {self.solver} step overshoots the leak "
+                              "(dt=1 with euler is the classical echo-state network)")
+        if self.ftle_dt >= 1:
+            raise ConfigError(f"ftle_dt={self.ftle_dt} is not below tau=1 (use ftle_dt <= 0.1)")
         if self.n_min > self.n_train:
             raise ConfigError(f"n_min ({self.n_min}) exceeds n_train ({self.n_train})")
         if self.n_cues < 2:

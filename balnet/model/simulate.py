@@ -32,10 +32,44 @@ from ..engine.params import ConfigError, NetworkParams, SimulationParams
 from ..engine.progress import progress_bar
 from ..engine.random import INITIAL, NOISE, normal_block, stream
 from .dynamics import RateNetwork, get_gain
-from .network import balance_vector
+from .network import ROW_BLOCK, balance_vector
 from .partitioned import PartitionedRateNetwork, partitioned_couplings_T, row_partition
 
-__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate"]
+__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate",
+           "memory_estimate", "simulation_memory"]
+
+
+def memory_estimate(net: NetworkParams, realizations: int, dtype, *, states: int = 0, recorded: int = 0,
+                    rows: int | None = None) -> int:
+    r"""Peak bytes of one rank holding ``realizations`` coupling matrices of ``net`` in ``dtype``.
+
+    .. math::
+        M = R\,N\,n\,s + 3 \cdot 8\,\min(B_{\rm row}, N)\,N + s\,(\text{states} + \text{recorded})
+
+    where :math:`R N n s` is the stack ``J^T`` of :func:`build_network` (itemsize ``s``; ``n``
+    the rows this rank holds: ``N``, or its share with ``partition: rows``), and the second term
+    the transient of drawing one row block (:func:`balnet.model.network.coupling_rows_into`):
+    the float64 normals of :data:`~balnet.model.network.ROW_BLOCK` rows and the temporaries of
+    the mean part.  ``states`` and ``recorded`` count the further array elements of the caller
+    (solver stages, tangent frames, recorder buffers).  Measured against tracemalloc's peak in
+    tests/test_cli.py (within 10 %); this is the one place to update when the drawing changes.
+    """
+    N, s = int(net.N), np.dtype(dtype).itemsize
+    n = N if rows is None else int(rows)
+    return int(realizations) * N * n * s + 3 * 8 * min(ROW_BLOCK, N) * N + s * (int(states) + int(recorded))
+
+
+def simulation_memory(net: NetworkParams, sim: SimulationParams, realizations: int, rows: int | None = None) -> int:
+    """:func:`memory_estimate` of :class:`Simulation` with ``realizations`` on this rank: the state,
+    the solver's stages (RK4: 6 arrays, Euler: 2) and the recorder's chunk buffers (``rows``: the
+    rows of ``J`` this rank holds when the network is row-partitioned; states are counted whole,
+    an upper bound)."""
+    RB = int(realizations) * sim.trials
+    stages = 6 if sim.solver == "rk4" else 2
+    n_rec = min(sim.n_record, net.N)
+    C = min(sim.chunk, sim.n_steps // sim.record_every + 1)
+    return memory_estimate(net, realizations, resolve_dtype(sim.dtype), states=(2 + stages) * RB * net.N,
+                           recorded=C * RB * (3 + n_rec), rows=rows)
 
 
 def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: ModuleType, dtype, I0: float = 0.0,

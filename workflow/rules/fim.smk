@@ -26,18 +26,15 @@ if FIM is not None:
             f"{BENCH}/fim/{FIM_GRID.point}/run.tsv"
         params:
             args=lambda wc: study_args(wc, "fim", FIM_GRID),
-            omp=omp_threads,
+            mpi=mpiexec,
         threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
         resources:
-            mpi_ranks=lambda wc, threads: threads,
+            mpi_ranks=mpi_ranks,
         wildcard_constraints:
             **FIM_GRID.constraints,
         shell:
-            # Snakemake exports OPENBLAS/MKL_NUM_THREADS = threads to jobs: with several ranks that
-            # oversubscribes the cores (measured 20x slower), so every BLAS thread count is set per rank
-            "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} "
-            "mpiexec -n {resources.mpi_ranks} "
-            "balnet fim run {params.args} --quiet -o {output.h5} > {log} 2>&1"
+            "{params.mpi} "
+            "balnet fim run {params.args} -o {output.h5} > {log} 2>&1"
 
     rule fim_reduce:
         input:
