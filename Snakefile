@@ -8,7 +8,7 @@
 #
 # One rules file per stage or study; a new study is one more `include:` whose rules file
 # registers its final outputs in STUDY_OUTPUTS (workflow/rules/common.smk) for rule all.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9")
 
@@ -16,9 +16,9 @@ min_version("9")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+# common.smk checks the config before any job: experiment files (--configfile) replace the sweep
+# and the study list, unknown keys get a "did you mean", then the schema and the parameter records
+# of every sweep point (README: "Your own experiment")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/lyapunov.smk"
@@ -28,6 +28,7 @@ include: "workflow/rules/learn.smk"
 include: "workflow/rules/fim.smk"
 include: "workflow/rules/dsnn.smk"
 include: "workflow/rules/kuramoto.smk"
+include: "workflow/rules/experiments.smk"
 
 
 rule all:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import time
 
 from . import commands as pkg
+from .commands._common import check_outputs, register_outputs
 from .engine._version import __version__
 from .engine.backend import BackendError
 from .engine.parallel import SerialComm, get_comm
 from .engine.params import ConfigError
+from .engine.progress import format_duration
 
 __all__ = ["main", "build_parser", "commands"]
 
@@ -58,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, mod in commands().items():
         sp = sub.add_parser(name, help=mod.HELP, description=(mod.__doc__ or mod.HELP), formatter_class=_Formatter)
         mod.add_arguments(sp)
+        register_outputs(sp)
         sp.set_defaults(_run=mod.run, _prog=sp.prog)
     return p
 
@@ -68,8 +73,12 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    t0 = time.monotonic()
     try:
-        return int(args._run(args) or 0)
+        check_outputs(args)
+        code = int(args._run(args) or 0)
+        _closing_line(args, code, time.monotonic() - t0)
+        return code
     except (ConfigError, BackendError) as e:
         print(f"{args._prog}: error: {e}", file=sys.stderr)
         _abort_others(2)
@@ -77,6 +86,21 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{args._prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `balnet info big.h5 | head -1`: the reader left; stop quietly, like a killed `cat`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _closing_line(args, code: int, seconds: float) -> None:
+    """``balnet simulate: wrote run.h5 in 12.3 s`` on stderr (rank 0, unless ``--quiet``)."""
+    if code or getattr(args, "quiet", False) or get_comm().rank != 0:
+        return
+    outs = [getattr(args, d, None) for d, _ in getattr(args, "_outputs", None) or []]
+    outs = [o for o in outs if o]
+    if outs:
+        print(f"{args._prog}: wrote {', '.join(outs)} in {format_duration(seconds)}", file=sys.stderr, flush=True)
 
 
 def _abort_others(code: int) -> None:

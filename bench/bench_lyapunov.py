@@ -12,36 +12,23 @@ For each configuration it times, side by side in one process:
   ``RateNetwork.__call__`` and ``RateNetwork.jvp`` separately;
 * ``qr``: one batched re-orthonormalization of the ``(R, B, K, N)`` frame.
 
-It prints the ratios ``step / (4 gemm)`` (1.0 = the step costs exactly its
-four GEMMs) and ``qr / step``; absolute times are for this machine only.
+The five contenders of a configuration are timed **interleaved** (each round
+runs every one once; ``bench_simulate.interleaved_stats``), so background load
+hits them alike; the table gives the minimum and the median over rounds and
+the ratios ``step / (4 gemm)`` (1.0 = the step costs exactly its four GEMMs)
+and ``qr / step`` from the minima (median ratios in brackets).  Absolute times
+are for this machine only.
 
-Usage: python bench/bench_lyapunov.py [--backend numpy|cupy] [--quick]
+Usage: python bench/bench_lyapunov.py [--backend numpy|cupy] [--quick] [--threads N]
 """
 from __future__ import annotations
 
 import argparse
-import platform
-import time
+import os
+import sys
 
-import numpy as np
-
-from balnet.chaos.lyapunov import _GenericJointField, joint_field, orthonormalize
-from balnet.engine.backend import get_xp, synchronize
-from balnet.engine.integrators import RK4
-from balnet.model.dynamics import RateNetwork, Tanh
-
-
-def timeit(fn, xp, min_time=0.3, min_reps=3):
-    fn()
-    synchronize(xp)
-    reps, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        reps += 1
-        synchronize(xp)
-        el = time.perf_counter() - t0
-        if el > min_time and reps >= min_reps:
-            return el / reps
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_simulate import interleaved_stats, machine_lines, set_threads  # noqa: E402
 
 
 def main(argv=None):
@@ -49,17 +36,30 @@ def main(argv=None):
     ap.add_argument("--backend", default="numpy")
     ap.add_argument("--dtype", default="float64")
     ap.add_argument("--quick", action="store_true", help="small sizes only")
+    ap.add_argument("--threads", type=int, default=None, help="BLAS threads (set before numpy loads)")
+    ap.add_argument("--N", type=int, nargs="+", default=None, help="network sizes (default 500 1000 2000; quick 250 500)")
+    ap.add_argument("--min-time", type=float, default=0.3, help="seconds of measurement per contender")
     a = ap.parse_args(argv)
+    set_threads(a.threads)
+    import numpy as np
+
+    from balnet.chaos.lyapunov import _GenericJointField, joint_field, orthonormalize
+    from balnet.engine.backend import get_xp
+    from balnet.engine.integrators import RK4
+    from balnet.model.dynamics import RateNetwork, Tanh
+
     xp = get_xp(a.backend)
     dtype = np.dtype(a.dtype)
     rng = np.random.default_rng(0)
-    Ns = (250, 500) if a.quick else (500, 1000, 2000)
+    Ns = a.N or ((250, 500) if a.quick else (500, 1000, 2000))
     Ks = (1, 8) if a.quick else (1, 8, 32)
-    print(f"# balnet bench_lyapunov  backend={xp.__name__} dtype={dtype}  machine: {platform.machine()} {platform.processor() or ''}")
-    print("# absolute times are for this machine only; ratios are the result")
-    hdr = f"{'N':>5} {'R':>2} {'B':>2} {'K':>3} | {'gemm ms':>8} {'flat ms':>8} {'step ms':>8} {'jvp ms':>8} {'qr ms':>7} | {'step/4gemm':>10} {'jvp/4gemm':>9} {'qr/step':>7}"
+    print(f"# balnet bench_lyapunov  backend={xp.__name__} dtype={dtype}")
+    for line in machine_lines(xp):
+        print("# " + line)
+    print("# ms: min / median over interleaved rounds; ratios from the minima [medians]; absolute times: this machine only")
+    hdr = ("| N | R | B | K | gemm ms | flat ms | step ms | jvp ms | qr ms | step/4gemm | jvp/4gemm | qr/step |")
     print(hdr)
-    print("-" * len(hdr))
+    print("|" + "---|" * (hdr.count("|") - 1))
     for N in Ns:
         for R, B in ((1, 4), (2, 4)):
             J = xp.asarray((rng.standard_normal((R, N, N)) * 2 / np.sqrt(N)).astype(dtype))
@@ -72,13 +72,19 @@ def main(argv=None):
                 Af = xp.asarray(rng.standard_normal((R * B * K, N)).astype(dtype))
                 J0 = f.JT[0]
                 F, G, solver = joint_field(f, 1), _GenericJointField(f, 1), RK4()
-                t_gemm = timeit(lambda: xp.matmul(A, f.JT), xp)
-                t_flat = timeit(lambda: xp.matmul(Af, J0), xp)
-                t_step = timeit(lambda: solver.step(F, 0.0, Y, 0.05), xp)
-                t_jvp = timeit(lambda: solver.step(G, 0.0, Y, 0.05), xp)
-                t_qr = timeit(lambda: orthonormalize(Q, xp), xp)
-                print(f"{N:5d} {R:2d} {B:2d} {K:3d} | {t_gemm*1e3:8.3f} {t_flat*1e3:8.3f} {t_step*1e3:8.3f} {t_jvp*1e3:8.3f} {t_qr*1e3:7.3f} |"
-                      f" {t_step/(4*t_gemm):10.2f} {t_jvp/(4*t_gemm):9.2f} {t_qr/t_step:7.2f}", flush=True)
+                st = interleaved_stats([
+                    lambda: xp.matmul(A, f.JT),
+                    lambda: xp.matmul(Af, J0),
+                    lambda: solver.step(F, 0.0, Y, 0.05),
+                    lambda: solver.step(G, 0.0, Y, 0.05),
+                    lambda: orthonormalize(Q, xp),
+                ], xp, a.min_time)
+                (g, gm), (fl, flm), (sp, spm), (jv, jvm), (qr, qrm) = st
+                ms = lambda lo, med: f"{lo * 1e3:.3f} / {med * 1e3:.3f}"  # noqa: E731
+                print(f"| {N} | {R} | {B} | {K} | {ms(g, gm)} | {ms(fl, flm)} | {ms(sp, spm)} | {ms(jv, jvm)} | {ms(qr, qrm)} "
+                      f"| {sp / (4 * g):.2f} [{spm / (4 * gm):.2f}] | {jv / (4 * g):.2f} [{jvm / (4 * gm):.2f}] "
+                      f"| {qr / sp:.2f} [{qrm / spm:.2f}] |", flush=True)
+    print(f"# load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

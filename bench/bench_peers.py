@@ -141,15 +141,17 @@ def bench_case(N, B, steps, dt, dtype, repeat, with_rpy=True, with_trial=True, r
             "rate": {k: work / t for k, t in best.items()}, "max_dev": dev, "scale": float(np.max(np.abs(ref)))}
 
 
-def table(rows):
+def table(rows, missing=""):
+    """Markdown table; a peer that could not run shows ``missing`` in its columns (never a dropped column)."""
     names = ["balnet", "numpy/batch", "numpy/trial", "ReservoirPy"]
     hdr = ("| dtype | N | B | steps | " + " | ".join(f"{n} Mns/s" for n in names)
            + " | balnet/ReservoirPy | balnet/numpy-trial | balnet/numpy-batch | max abs dx (max abs x) |")
     lines = [hdr, "|" + "|".join(["---"] * (hdr.count("|") - 1)) + "|"]
     for r in rows:
         rate = r["rate"]
-        cells = [f"{rate[n] / 1e6:.1f}" if n in rate else "-" for n in names]
-        ratio = [f"{rate['balnet'] / rate[n]:.1f}x" if n in rate else "-" for n in ("ReservoirPy", "numpy/trial", "numpy/batch")]
+        cells = [f"{rate[n] / 1e6:.1f}" if n in rate else (missing or "-") for n in names]
+        ratio = [f"{rate['balnet'] / rate[n]:.1f}x" if n in rate else (missing or "-")
+                 for n in ("ReservoirPy", "numpy/trial", "numpy/batch")]
         lines.append(f"| {r['dtype']} | {r['N']} | {r['B']} | {r['steps']} | " + " | ".join(cells) + " | "
                      + " | ".join(ratio) + f" | {r['max_dev']:.1e} ({r['scale']:.1f}) |")
     return lines
@@ -180,19 +182,25 @@ def main(argv=None):
     import numpy as np
 
     with_rpy = not args.no_reservoirpy
+    missing, note = ("skipped", "# ReservoirPy skipped (--no-reservoirpy): its columns say 'skipped'") if not with_rpy else ("", "")
     if with_rpy:
         try:
             import reservoirpy
 
             rpy_version = reservoirpy.__version__
         except ImportError:
-            print("# ReservoirPy not installed: skipped", file=sys.stderr)
             with_rpy, rpy_version = False, None
+            missing = "missing"
+            note = ("# ReservoirPy is not installed: its columns say 'missing' "
+                    "(python3 -m pip install -e \".[bench]\" installs it)")
+            print(note, file=sys.stderr)
     t_start = time.time()
     for line in machine_lines(np):
         print("# " + line)
     if with_rpy:
         print(f"# ReservoirPy {rpy_version}")
+    else:
+        print(note)
     print(f"# dense leaky-tanh network, Euler dt = lr = {args.dt}; Mns/s = million neuron-steps per second "
           f"(B N steps / wall time, best of {args.repeat}); balnet records every {args.record_every} step(s), "
           f"ReservoirPy every step, the numpy loops never")
@@ -202,7 +210,7 @@ def main(argv=None):
             rows.append(bench_case(N, B, args.steps, args.dt, args.dtype, args.repeat, with_rpy,
                                    record_every=args.record_every))
             print(f"#   done N={N} B={B}", file=sys.stderr, flush=True)
-    for line in table(rows):
+    for line in table(rows, missing):
         print(line)
     print(f"# load average at end {os.getloadavg()[0]:.2f}; wall time {time.time() - t_start:.0f} s")
     return rows

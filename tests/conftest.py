@@ -1,5 +1,4 @@
 """Shared fixtures: one test body runs on every importable backend; a workflow copy for Snakemake."""
-import numpy as np
 import pytest
 
 from balnet.engine.backend import cupy_available, get_xp
@@ -11,10 +10,6 @@ def xp(request):
     if request.param == "cupy" and not cupy_available():
         pytest.skip("CuPy with a CUDA device is not available")
     return get_xp(request.param)
-
-
-# float64 tolerances are ~1e-12 relative; float32 ~1e-5
-TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 2e-4}
 
 
 @pytest.fixture

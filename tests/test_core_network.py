@@ -1,4 +1,8 @@
 """Coupling statistics, E/I balance, spectra (circular law, outliers) and the Jacobian."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,7 +16,11 @@ from balnet.model.network import (
     mean_part_eigenvalue,
     outliers,
     realization_couplings,
+    ROW_BLOCK,
+    coupling_rows_into,
+    column_scales,
 )
+from balnet.engine.random import CONNECTIVITY, stream
 
 
 def test_balance_vector_sums_to_zero_and_dale():
@@ -133,3 +141,74 @@ def test_populations_macro_relation():
 def test_network_param_errors(bad, msg):
     with pytest.raises(ConfigError, match=msg):
         from_mapping(NetworkParams, bad)
+
+
+def test_row_blocks_pinned_and_defined_by_block_streams():
+    """J (file format 2): block b of realization k is drawn from stream (k, CONNECTIVITY, b).
+
+    Oracle: the documented definition J_ij = g_j z_ij / sqrt(N) + J0 u_i w_j / sqrt(N) evaluated
+    from the block streams by hand; plus four pinned entries (a change of J must be deliberate)."""
+    p = NetworkParams(N=600, g=1.5, J0=1.0)
+    J = realization_couplings(p, 7, 0)
+    assert ROW_BLOCK == 256
+    for i, j in [(0, 599), (255, 3), (256, 256), (599, 0), (513, 77)]:
+        b, a = divmod(i, ROW_BLOCK)
+        rows = min(ROW_BLOCK, p.N - b * ROW_BLOCK)
+        z = stream(7, 0, CONNECTIVITY, b).standard_normal((rows, p.N))[a, j]
+        ref = column_scales(p)[j] * z / np.sqrt(p.N) + p.J0 * input_vector(p)[i] * balance_vector(p)[j] / np.sqrt(p.N)
+        assert J[i, j] == pytest.approx(ref, rel=1e-14, abs=1e-16)
+    pinned = np.array([-0.20477154, -0.04356525, 0.13666423, -0.08331466])
+    assert np.allclose(J[[0, 255, 256, 599], [599, 3, 256, 0]], pinned, rtol=0, atol=5e-9)
+    # float32 is the float64 draw rounded, entry by entry
+    assert np.array_equal(realization_couplings(p, 7, 0, np.float32), J.astype(np.float32))
+
+
+@pytest.mark.parametrize("N", [300, 600, 1100])
+def test_rows_drawn_alone_equal_the_whole_matrix(N):
+    """Any contiguous run of blocks, drawn alone (as a rank of a row partition does), equals
+    those rows of the whole matrix; the transposed layout holds the same numbers."""
+    p = NetworkParams(N=N, g=1.2, J0=0.7)
+    J = realization_couplings(p, 3, 2)
+    nb = -(-N // ROW_BLOCK)
+    for b0 in range(nb):
+        for b1 in range(b0 + 1, nb + 1):
+            lo, hi = b0 * ROW_BLOCK, min(N, b1 * ROW_BLOCK)
+            rows = coupling_rows_into(p, 3, 2, np.empty((hi - lo, N)), b0, b1)
+            assert np.array_equal(rows, J[lo:hi])
+    T = coupling_rows_into(p, 3, 2, np.empty((N, N), np.float32), transposed=True)
+    assert np.array_equal(T, J.T.astype(np.float32))
+
+
+def test_draw_peak_memory_is_one_matrix(tmp_path):
+    """Peak RSS growth while building a float32 network of N = 4096 (J = 64 MiB) stays below
+    1.15 x J + 32 MiB (one float64 row block is 8 MiB).  The float64 draw plus np.outer of the
+    old code needed about 6 x J, so this fails on it.  Measured in a fresh interpreter."""
+    code = (
+        "import resource, numpy as np\n"
+        "from balnet.engine.params import NetworkParams\n"
+        "from balnet.model.simulate import build_network\n"
+        "base = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()\n"
+        "f = build_network(NetworkParams(N=4096, g=1.5, J0=1.0), [0], 0, np, np.float32)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(peak - base, f.JT.nbytes)\n"
+    )
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("needs /proc (Linux)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr
+    grown, nbytes = map(int, r.stdout.split())
+    assert nbytes == 4096 * 4096 * 4
+    assert grown <= 1.15 * nbytes + 32 * 2**20, (grown / nbytes)
+
+
+def test_single_generator_draw_is_the_format_1_matrix():
+    """coupling_matrix(p, rng) consumes rng row-major in blocks: bit for bit the format-1 draw
+    (the whole float64 z at once, scaled, plus J0 np.outer(u, w) / sqrt(N)), written out here as
+    the oracle; files without format_version hold runs of this draw with rng = stream(seed, k, 0)."""
+    p = NetworkParams(N=300, g=1.3, J0=1.0, balance=1.2)
+    z = stream(2, 1, CONNECTIVITY).standard_normal((300, 300))
+    old = z * (column_scales(p)[None, :] / np.sqrt(300)) + (p.J0 / np.sqrt(300)) * np.outer(input_vector(p), balance_vector(p))
+    assert np.array_equal(coupling_matrix(p, stream(2, 1, CONNECTIVITY)), old)
+    assert np.array_equal(coupling_matrix(p, stream(2, 1, CONNECTIVITY), np.float32), old.astype(np.float32))
+    assert not np.allclose(realization_couplings(p, 2, 1), old)  # format 2 differs

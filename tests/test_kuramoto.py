@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.engine.backend import to_numpy
 from balnet.engine.io import read
@@ -174,6 +175,139 @@ def test_margin_guard_rejects_neutral_solutions():
     assert r.feasible and r.degree == 8 == _brute_force(18, 3) and r.margin >= 1e-7 and r.attempts > 1
 
 
+# -- interval certificate ----------------------------------------------------------------------
+def _lambda_dirichlet(n, q, offsets, m, dps=50):
+    """lambda_m by another route, at 50 digits (mpmath, not interval): product-to-sum,
+    cos(a)cos(b) = (cos(a+b) + cos(a-b))/2, and the Dirichlet kernel for each run of consecutive offsets,
+    sum_{k=a}^{b} cos(k phi) = [sin((b+1/2) phi) - sin((a-1/2) phi)] / (2 sin(phi/2)) (= b-a+1 at phi = 0 mod 2 pi)."""
+    import mpmath
+
+    old = mpmath.mp.dps
+    mpmath.mp.dps = dps
+    try:
+        offs = sorted(offsets)
+        half = [k for k in offs if 2 * k == n]
+        offs = [k for k in offs if 2 * k != n]
+        runs, start = [], None
+        for i, k in enumerate(offs):
+            if start is None:
+                start = k
+            if i + 1 == len(offs) or offs[i + 1] != k + 1:
+                runs.append((start, k))
+                start = None
+
+        def S(j):  # sum over the runs of cos(2 pi j k / n)
+            if j % n == 0:
+                return mpmath.mpf(sum(b - a + 1 for a, b in runs))
+            phi = 2 * mpmath.pi * j / n
+            return sum((mpmath.sin((b + mpmath.mpf(1) / 2) * phi) - mpmath.sin((a - mpmath.mpf(1) / 2) * phi))
+                       / (2 * mpmath.sin(phi / 2)) for a, b in runs)
+
+        lam = S(m + q) + S(m - q) - 2 * S(q)  # sum_k 2 cos(qk th)(cos(mk th) - 1) over the runs
+        for k in half:  # c = 1: cos(pi q)(cos(pi m) - 1)
+            lam += (-1) ** q * ((-1) ** m - 1)
+        return lam
+    finally:
+        mpmath.mp.dps = old
+
+
+def _exact_lambda(n, q, offsets, m):
+    """Exact rational lambda_m (Fractions) where every needed cosine is rational: cos(2 pi r/n) for r/n a multiple
+    of 1/4 or 1/6 is in {0, +-1/2, +-1}; a term whose cos(2 pi qk/n) is 0 needs no other cosine (n = 12, q = 3:
+    every odd offset)."""
+    from fractions import Fraction
+
+    table = {Fraction(0): 1, Fraction(1, 6): Fraction(1, 2), Fraction(1, 4): 0, Fraction(1, 3): Fraction(-1, 2),
+             Fraction(1, 2): -1, Fraction(2, 3): Fraction(-1, 2), Fraction(3, 4): 0, Fraction(5, 6): Fraction(1, 2)}
+
+    def cos(r):
+        return Fraction(table[Fraction(r % n, n)])
+
+    lam = Fraction(0)
+    for k in offsets:
+        cq = cos(q * k)
+        if cq:
+            lam += (1 if 2 * k == n else 2) * cq * (cos(m * k) - 1)
+    return lam
+
+
+def test_certificate_exhaustive_exact_rationals():
+    """Every offset set of n = 4 (q = 1, 2), n = 6 (q = 1, 2, 3) and n = 12 (q = 3), against exact rational
+    eigenvalues (Fractions, an independent oracle): the certificate proves stability iff the exact
+    max_{m != 0} lambda_m < 0, instability iff > 0, and neither when it is exactly 0 (neutral networks, such as
+    the n = 12, q = 3 network HiGHS returns below its tolerance); every exact value lies inside its enclosure."""
+    seen = {"stable": 0, "unstable": 0, "neutral": 0}
+    for n, qs in ((4, (1, 2)), (6, (1, 2, 3)), (12, (3,))):
+        for q in qs:
+            for r in range(1, n // 2 + 1):
+                for S in itertools.combinations(range(1, n // 2 + 1), r):
+                    lam = [_exact_lambda(n, q, S, m) for m in range(1, n // 2 + 1)]
+                    lo, hi = K.twisted_eigenvalue_bounds(n, q, S)
+                    assert all(lo[m] <= lam[m - 1] <= hi[m] for m in range(1, n // 2 + 1)), (n, q, S)
+                    c = K.certify_twist(n, q, list(S))
+                    exact = max(lam)
+                    assert c.stable == (exact < 0) and c.unstable == (exact > 0), (n, q, S, exact, c)
+                    seen["stable" if exact < 0 else "unstable" if exact > 0 else "neutral"] += 1
+    assert all(v > 0 for v in seen.values()), seen
+
+
+def test_certificate_n22_family_and_known_unstable_networks():
+    """The n = 22 network (ring with 7 nearest neighbours, q = 1, degree 14) and the MILP's n = 44, 66 members of
+    the n = 22q family are certified stable; the 50-digit Dirichlet-kernel value of max lambda_m lies inside the
+    enclosure, whose width is below 1e-12.  Known unstable: the ring with 8 nearest neighbours on 22 nodes
+    (k/n = 0.36 > 0.34, Wiley, Strogatz & Girvan 2006) and the complete graph K_22 (q = 1) are certified unstable
+    (lower bound > 0, Dirichlet value > 0)."""
+    cases = [(22, 1, list(range(1, 8)))]
+    for n in (44, 66):
+        r = K.max_degree_twisted(n, n // 22)
+        assert r.degree == 15 * (n // 22) - 1 and r.certified
+        cases.append((n, n // 22, r.offsets))
+    for n, q, S in cases:
+        c = K.certify_twist(n, q, S)
+        ref = max(_lambda_dirichlet(n, q, S, m) for m in range(1, n // 2 + 1))
+        assert c.stable and not c.unstable
+        assert c.lower <= float(ref) <= c.upper and c.upper - c.lower < 1e-12
+    for S in (list(range(1, 9)), list(range(1, 12))):
+        c = K.certify_twist(22, 1, S)
+        ref = max(_lambda_dirichlet(22, 1, S, m) for m in range(1, 12))
+        assert ref > 0 and c.unstable and not c.stable and c.lower <= float(ref) <= c.upper
+
+
+def test_mu_min_cutoff():
+    """n = 22, q = 1 (best degree 14 by brute force): the cutoff mu_min = 14/21 still finds degree 14; 15/21 leaves
+    the twist infeasible (status 2), as brute force says."""
+    assert _brute_force(22, 1) == 14
+    r = K.max_degree_twisted(22, 1, min_degree=14)
+    assert r.feasible and r.degree == 14
+    r = K.max_degree_twisted(22, 1, min_degree=15)
+    assert not r.feasible and r.status == 2
+
+
+def test_pattern_warm_start():
+    """A residue pattern fixes whole offset classes mod P and leaves a few to the MILP: for n = 96, q = 6
+    (wavelength 16; pattern '16:0-4,12-15:5,11', 6 free offsets) the pattern MILP equals brute force over the
+    free offsets, is certified, and is not above the unrestricted optimum; bad patterns are one-line errors."""
+    n, q = 96, 6
+    fixed = K.parse_pattern("16:0-4,12-15:5,11", n)
+    free = np.flatnonzero(fixed < 0)
+    assert list(free + 1) == [5, 11, 21, 27, 37, 43]
+    M = K.stability_matrix(n, q)[1:]
+    c = K.offset_weights(n)
+    best = 0
+    for bits in itertools.product((0.0, 1.0), repeat=free.size):
+        x = (fixed == 1).astype(float)
+        x[free] = bits
+        if (M @ x).max() <= -1e-9:
+            best = max(best, int(c @ x))
+    r = K.max_degree_twisted(n, q, fixed=fixed)
+    assert r.feasible and r.certified and r.degree == best > 0
+    assert r.degree <= K.max_degree_twisted(n, q).degree
+    assert K.parse_pattern("", n) is None
+    for bad in ("16:0-4", "16:0-4,12-16:5", "16:0-4:4", "16:0-4:"):
+        with pytest.raises(ConfigError, match="pattern"):
+            K.parse_pattern(bad, n)
+
+
 def test_parse_twists_and_params():
     assert K.parse_twists("all", 9) == [1, 2, 3, 4]
     assert K.parse_twists("1,3-5", 12) == [1, 3, 4, 5]
@@ -263,9 +397,13 @@ def test_cli_run_reduce_er(tmp_path):
     for n in (22, 44):
         assert main(["kuramoto", "run", "--n", str(n), "--t-sim", "40", "--trials", "2", "-q",
                      "-o", str(tmp_path / f"n{n}.h5"), "--figure", str(tmp_path / f"n{n}.png")]) == 0
-        assert (tmp_path / f"n{n}.png").stat().st_size > 0
+        check_png(tmp_path / f"n{n}.png", 3, colors=("tab:blue", "tab:orange", "tab:green"))
     a, at = read(tmp_path / "n22.h5")
     assert at["kind"] == "kuramoto" and at["best_degree"] == 14 and at["sim_stays_twisted"] == 1
+    assert at["best_certified"] == 1 and "interval" in at["certificate_method"]
+    assert np.all(a["certified"][a["feasible"] > 0] == 1)
+    ok = a["feasible"] > 0
+    assert np.all(a["lam_max_upper"][ok] < 0) and np.all(a["lam_max_lower"][ok] <= a["lam_max_closed"][ok] + 1e-12)
     assert list(a["twist"]) == [1, 2, 11] and a["offsets"].shape == (3, 11) and a["stays_twisted"].all()
     np.testing.assert_allclose(np.sort(a["best_lambda"]),
                                K.jacobian_eigenvalues(K.circulant_adjacency(22, range(1, 8)), K.twisted_state(22, 1)),
@@ -273,7 +411,14 @@ def test_cli_run_reduce_er(tmp_path):
     assert main(["kuramoto", "reduce", str(tmp_path / "n44.h5"), str(tmp_path / "n22.h5"),
                  "-o", str(tmp_path / "s.h5"), "--figure", str(tmp_path / "s.png")]) == 0
     s, sat = read(tmp_path / "s.h5")
-    assert list(s["n"]) == [22, 44] and list(s["best_degree"]) == [14, 29]
+    assert list(s["n"]) == [22, 44] and list(s["best_degree"]) == [14, 29] and list(s["best_certified"]) == [1, 1]
+    # a sweep that fans out over the twists: two files of one n are merged (best of both, twists added up)
+    for q in (1, 2):
+        assert main(["kuramoto", "run", "--n", "22", "--twists", str(q), "--set", "simulate=false", "-q",
+                     "-o", str(tmp_path / f"q{q}.h5")]) == 0
+    assert main(["kuramoto", "reduce", str(tmp_path / "q2.h5"), str(tmp_path / "q1.h5"), "-o", str(tmp_path / "m.h5")]) == 0
+    m, mat = read(tmp_path / "m.h5")
+    assert list(m["n"]) == [22] and m["best_degree"][0] == 14 and m["n_twists"][0] == 2 and mat["best_q"] == 1
     assert sat["best_n"] == 44 and sat["best_mu"] == pytest.approx(29 / 43)
     assert main(["kuramoto", "er", "--n", "30", "--trials", "3", "--t-sim", "30", "-q", "-o", str(tmp_path / "er.h5")]) == 0
     e, eat = read(tmp_path / "er.h5")
@@ -304,7 +449,8 @@ def test_mpi_ranks_give_the_same_file(tmp_path):
 
 # -- pipeline -------------------------------------------------------------------------------------
 def test_schema_accepts_test_config():
-    """tests/workflow/kuramoto.yaml (with the base config.yaml under it) passes the JSON schema."""
+    """tests/workflow/kuramoto.yaml and the experiment configs (with the base config.yaml under them) pass the
+    JSON schema; a misspelt key is rejected, also inside a sweep given as a list of points."""
     import yaml
     from snakeutil import ROOT, validator
 
@@ -312,6 +458,12 @@ def test_schema_accepts_test_config():
     cfg.update(yaml.safe_load((ROOT / "tests" / "workflow" / "kuramoto.yaml").read_text()))
     validator().validate(cfg)
     bad = dict(cfg, kuramoto={"n": 22, "twist": "all"})
+    assert list(validator().iter_errors(bad))
+    for name in ("kuramoto_search", "kuramoto_record", "fim_finite_t"):  # the experiment configs of docs/*.md
+        exp = yaml.safe_load((ROOT / "config.yaml").read_text())
+        exp.update(yaml.safe_load((ROOT / "workflow" / "experiments" / f"{name}.yaml").read_text()))
+        validator().validate(exp)
+    bad = dict(cfg, kuramoto={"sweep": [{"n": 22, "twist": 1}]})
     assert list(validator().iter_errors(bad))
 
 
@@ -329,9 +481,9 @@ def test_snakemake_target(wf):
     assert list(s["n"]) == [22, 44]
     assert s["best_mu"][0] == pytest.approx(2 / 3) and s["best_mu"][1] == pytest.approx(29 / 43)
     assert (s["sim_stays_twisted"] == 1).all() and at["best_n"] == 44
-    assert (res / "kuramoto_mu_vs_n.png").stat().st_size > 0
+    check_png(res / "kuramoto_mu_vs_n.png", 1)
     for n in (22, 44):
-        assert (res / f"n~{n}" / "kuramoto_sim.png").exists()
+        check_png(res / f"n~{n}" / "kuramoto_sim.png", 3, colors=("tab:blue", "tab:orange", "tab:green"))
 
 
 # -- slow ------------------------------------------------------------------------------------------
@@ -372,3 +524,18 @@ def test_n676_record_network_stays_twisted():
     assert sim["stays_twisted"].all()
     assert sim["r_twist"][:, -1].min() > 0.999 and sim["r_inphase"][:, -1].max() < 0.05
     np.testing.assert_allclose(sim["decay_rate"], r.lam_max_closed, rtol=0.1)
+
+
+@pytest.mark.slow
+def test_record_network_n11440_certified():
+    """The pattern warm start at n = 11440, q = 715 (wavelength 16; offsets -5..5 mod 16 fixed, the classes +-5
+    left to the MILP) gives degree 7822, mu = 7822/11439 = 0.683801 >= 0.6838 (Yoneda et al. 2021), optimal
+    within the pattern, with 21 defects as the family rule D = k + 4 (k = 17) predicts; the certificate proves
+    stability (upper bound -0.115) and contains the float64 closed-form max lambda_m.  Cost: about 40 s."""
+    n, q = 11440, 715
+    r = K.max_degree_twisted(n, q, fixed=K.parse_pattern("16:0-4,12-15:5,11", n), time_limit=300)
+    assert r.feasible and r.optimal and r.certified and r.degree == 7822
+    assert r.mu == pytest.approx(7822 / 11439) and r.mu >= 0.6838
+    full = [k for k in range(1, n // 2 + 1) if k % 16 in (0, 1, 2, 3, 4, 5, 11, 12, 13, 14, 15)]
+    assert set(r.offsets) <= set(full) and len(full) - len(r.offsets) == 21
+    assert r.lam_max_lower <= r.lam_max_closed <= r.lam_max_upper < -0.1

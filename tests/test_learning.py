@@ -25,6 +25,8 @@ from balnet.learning.reservoir import (
     force_learn,
     input_weights,
     learning_run,
+    rescale_spectral_radius,
+    spectral_radius,
     trial_states,
 )
 from balnet.learning.tasks import (
@@ -197,8 +199,9 @@ def test_learning_run_shapes_and_sample_independence():
 
 
 @pytest.mark.parametrize("readout,task,extra", [
-    ("gpsgd", "narma10", dict(dt=1.0, substeps=1, input_scale=0.5, washout=20, n_train=300, n_min=50)),
-    ("sgd", "memory", dict(dt=1.0, substeps=1, input_scale=0.2, max_delay=10, washout=20, n_train=300, n_min=50)),
+    ("gpsgd", "narma10", dict(dt=1.0, substeps=1, input_scale=0.5, washout=20, n_train=300, n_min=50, epochs=40)),
+    ("sgd", "memory", dict(dt=1.0, substeps=1, input_scale=0.2, max_delay=10, washout=20, n_train=300, n_min=50,
+                           epochs=40, alpha=10.0)),
     ("force", "mackey_glass", dict(dt=1.0, substeps=1, washout=20, n_train=300, n_min=50)),
 ])
 def test_learning_run_readouts(readout, task, extra):
@@ -208,11 +211,16 @@ def test_learning_run_readouts(readout, task, extra):
     assert np.all(np.isfinite(out["test_nrmse"]))
     assert out["test_nrmse"][0, :, -1].mean() < 1.0  # better than the mean predictor
     if readout in ("sgd", "gpsgd"):
-        assert out["epoch_test_nrmse"].shape == (1, 2, 5)
-    if readout == "gpsgd":
-        assert np.all(out["gp_predicted_nrmse"] >= 0)
-    if task == "memory":
-        assert np.all(out["memory_capacity"] <= 10.0 + 1e-9)
+        assert out["epoch_test_nrmse"].shape == (1, 2, learn.epochs)
+        # oracle: SGD on the objective ||X W - Y||^2 + alpha ||W||^2 converges to its closed-form minimizer,
+        # the ridge readout with the same penalty on the same states (GP-SGD: the evidence estimate alpha)
+        for s in range(2):
+            ridge = from_mapping(LearnParams, {**SMALL, "realizations": 2, "readout": "ridge", "task": task, **extra,
+                                               "alpha": float(out["sgd_alpha"][0, s])})
+            ref = learning_run(net, ridge, [s])
+            key = "memory_capacity" if task == "memory" else "test_nrmse"
+            # measured: memory capacity within 1.1 % (plain, 40 epochs), NARMA10 NRMSE within 3.6 % (gp)
+            np.testing.assert_allclose(out[key][0, s, -1], ref[key][0, 0, -1], rtol=0.05)
 
 
 def test_learn_params_validation():
@@ -320,7 +328,7 @@ def test_gp_sgd_helps_a_reservoir_with_noisy_labels():
     SGD (alpha=0, same epochs).  Measured mean test NRMSE over 8 realizations at n = 106 / 224:
     gpsgd 0.67 / 0.50, ridge 0.96 / 0.63, sgd 0.87 / 0.73 (at n = 1000 ridge 0.40 edges out gpsgd 0.44)."""
     net = NetworkParams(N=100, g=0.8, J0=0.0)
-    base = dict(task="narma10", realizations=8, n_train=224, n_test=1000, n_min=106, n_points=2, dt=1.0, substeps=1,
+    base = dict(task="narma10", realizations=8, n_train=224, n_test=1000, n_min=106, n_points=2, dt=1.0, substeps=1, spectral_radius=0.0,
                 input_scale=0.5, init_std=0.0, washout=100, target_noise=0.5, backend="numpy", epochs=40,
                 batch_size=20, lr=0.3)
     err = {}
@@ -328,3 +336,106 @@ def test_gp_sgd_helps_a_reservoir_with_noisy_labels():
                         ("gpsgd", dict(readout="gpsgd"))):
         err[name] = learning_run(net, from_mapping(LearnParams, {**base, **extra}))["test_nrmse"][0].mean(0)
     assert np.all(err["gpsgd"] < 0.85 * err["ridge"]) and np.all(err["gpsgd"] < 0.85 * err["sgd"]), err
+
+
+# -- reservoir-computing hygiene (issue 17) -------------------------------------------
+def test_spectral_radius_rescaling_is_exact():
+    """Oracle: a matrix built with known eigenvalues A = V diag(lam) V^-1; after rescaling to rho every
+    eigenvalue is lam * rho / max|lam| (1e-9).  The realized radius of the critically balanced matrix
+    (N = 200, g = 1, J0 = 2) is far from g (measured 2.0 and 2.8 for realizations 0, 1), which is why
+    the option rescales the realized matrix and not g."""
+    rng = np.random.default_rng(3)
+    lam = np.array([2.5, -1.0, 0.3 + 1.2j, 0.3 - 1.2j, 0.1])
+    V = rng.standard_normal((5, 5))
+    D = np.diag([2.5, -1.0, 0.3, 0.3, 0.1])
+    D[2, 3], D[3, 2] = -1.2, 1.2  # real block of the pair 0.3 +- 1.2i
+    A = V @ D @ np.linalg.inv(V)
+    B = rescale_spectral_radius(A[None], 0.9)[0]
+    got = np.sort_complex(np.linalg.eigvals(B))
+    np.testing.assert_allclose(got, np.sort_complex(lam * 0.9 / 2.5), atol=1e-9)
+    net = NetworkParams(N=200, g=1.0, J0=2.0)
+    J = np.stack([realization_couplings(net, 0, k) for k in (0, 1)])
+    assert np.all(spectral_radius(J) > 1.5)
+    res = build_reservoir(net, [0, 1], 0, n_in=1, spectral_radius=0.8, xp=np)
+    np.testing.assert_allclose(np.abs(np.linalg.eigvals(to_numpy(res.f.JT))).max(-1), 0.8, rtol=1e-10)
+    with pytest.raises(ConfigError):
+        rescale_spectral_radius(J, 0.0)
+
+
+def test_task_defaults_fill_empty_fields():
+    narma = from_mapping(LearnParams, dict(task="narma10"))
+    assert (narma.dt, narma.substeps, narma.spectral_radius) == (1.0, 1, 0.8)
+    sines_ = from_mapping(LearnParams, dict(task="sines", readout="force"))
+    assert sines_.dt <= 0.1 and sines_.learn_every == 1 and sines_.substeps == 1
+    assert from_mapping(LearnParams, dict(task="narma10", dt=0.5)).dt == 0.5  # explicit values win
+
+
+@pytest.mark.slow
+def test_narma10_ridge_with_task_defaults():
+    """Must show (issue 17): NARMA10 with ridge and the task defaults (echo-state form, sr 0.8, input 0.5,
+    ridge 1e-6) at N = 200 reaches test NRMSE <= 0.25 (the literature's ~0.2 at N = 200, Rodan & Tino 2011).
+    Random reservoir (J0 = 0, the network default g = 1.5 rescaled), 2000 training / 1000 test samples,
+    6 learning samples; measured 0.235, 0.333, 0.217, 0.179, 0.197, 0.224, mean 0.231 (sample 1's test
+    series has a NARMA excursion to 0.97, test variance 1.7x the training variance).  Asserted: mean
+    <= 0.25 and every sample < 0.4."""
+    net = NetworkParams(N=200, J0=0.0)
+    learn = from_mapping(LearnParams, dict(task="narma10", readout="ridge", realizations=6, n_train=2000, n_test=1000,
+                                           n_min=2000, n_points=1, washout=100, backend="numpy"))
+    out = learning_run(net, learn)
+    e = out["test_nrmse"][0, :, -1]
+    assert e.mean() <= 0.25 and np.all(e < 0.4), e
+
+
+@pytest.mark.slow
+def test_force_sines_with_task_defaults():
+    """Must show (issue 17): FORCE with the task defaults (dt = 0.1 tau, RLS update every step) on a sum of
+    4 harmonics of a 20-tau period, SCS reservoir N = 200, g = 1.5, 6000 training samples (600 tau), then
+    1000 samples of free running.  Measured free-running NRMSE 0.018, 0.037, 0.048, 0.151 (the last
+    realization drifts; FORCE success is realization dependent); asserted: median <= 0.05 and 3 of 4
+    <= 0.05.  About 20 s."""
+    net = NetworkParams(N=200, g=1.5, J0=0.0)
+    learn = from_mapping(LearnParams, dict(task="sines", readout="force", realizations=4, n_train=6000, n_test=1000,
+                                           n_min=6000, n_points=1, washout=100, backend="numpy"))
+    e = learning_run(net, learn)["test_nrmse"][0, :, -1]
+    assert np.median(e) <= 0.05 and np.sum(e <= 0.05) >= 3, e
+
+
+def test_paired_statistics_against_exact_wilcoxon():
+    """Oracle: with 16 pools all improved (a < b) the exact two-sided signed-rank p-value is 2 / 2^16; the
+    mean difference and the count of pools where a < b are read off the data."""
+    from balnet.learning.experiments import paired
+
+    b = np.arange(16.0) + 10
+    a = b - (np.arange(16.0) + 1)
+    s = paired(a, b)
+    assert s["n"] == 16 and s["n_less"] == 16 and s["mean_diff"] == pytest.approx(-8.5)
+    assert s["p"] == pytest.approx(2.0 / 2**16, rel=1e-9)
+    assert np.isnan(paired(b, b)["p"])
+
+
+def test_experiment_params_schema_and_validation():
+    from balnet.learning.experiments import ExperimentParams
+
+    with pytest.raises(ConfigError):
+        from_mapping(ExperimentParams, dict(noise_levels="0.3,x"))
+    with pytest.raises(ConfigError):
+        from_mapping(ExperimentParams, dict(ftle_window=500.0, ftle_T=100.0))
+    assert from_mapping(ExperimentParams, dict(noise_levels="0.1, 1")).noise() == [0.1, 1.0]
+
+
+def test_target_experiment_selects_by_measured_ftle():
+    """Toy size (N = 30, 3 pools of 3): the networks trained are the candidates whose measured macro FTLE is the
+    lowest / nearest 0 (enumeration over the pool), the random control comes from its own stream (same pick on a
+    rerun), and the closed-loop errors are finite and per initial state."""
+    from balnet.learning.experiments import ExperimentParams, target_experiment
+
+    p = from_mapping(ExperimentParams, dict(N=30, pools=3, pool_size=3, init_states=2, passes=1, t_resp=30,
+                                            ftle_T=30.0, ftle_window=15.0, ftle_warmup=5.0, ftle_trials=1))
+    out = target_experiment(p)
+    f = out["ftle_candidates"]
+    assert f.shape == (3, 3) and np.all(np.isfinite(f))
+    for j in range(3):
+        assert f[j, out["lowest_index"][j]] == f[j].min()
+        assert abs(f[j, out["nearest0_index"][j]]) == np.abs(f[j]).min()
+    assert out["test_nrmse"].shape == (3, 3, 2) and np.all(np.isfinite(out["test_nrmse"]))
+    np.testing.assert_array_equal(target_experiment(p)["random_index"], out["random_index"])

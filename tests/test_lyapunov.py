@@ -186,9 +186,13 @@ def test_trivial_fixed_point(xp, solver):
     # g < 1, tanh, no input: x -> 0 and D = -1 + J, so the exponents are the
     # real parts of eig(J) - 1 (exact for the discrete map; x(t_warmup) ~ 1e-20).
     net = NetworkParams(N=60, J0=1.0, g=0.6)
-    sim = _sim(T=300.0, dt=0.05, t_warmup=100.0, trials=2, solver=solver)
+    # seed 108: the two leading eigenvalues real and 0.1 apart, then a complex pair (the structure
+    # the tolerances below assume; checked)
+    sim = _sim(T=300.0, dt=0.05, t_warmup=100.0, trials=2, solver=solver, seed=108)
     mu = np.linalg.eigvals(realization_couplings(net, sim.seed, 0)) - 1.0
     assert mu.real.max() < -0.2  # x = 0 is stable for this realization
+    lead = mu[np.argsort(-mu.real)][:3]
+    assert np.all(lead[:2].imag == 0) and np.all(-np.diff(lead.real) > 0.05)
     r = _run(net, sim, LyapunovParams(k=3, t_window=50.0, t_warmup_tangent=100.0, n_boot=0), xp=xp)
     h = sim.dt
     growth = _rk4_factor(h * mu) if solver == "rk4" else 1 + h * mu
@@ -466,23 +470,6 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, bad):
     assert not out.exists()
 
 
-@pytest.mark.mpi
-def test_mpi_two_ranks_equal_serial(tmp_path):
-    # run with: pytest -m mpi tests/test_lyapunov.py (launches mpiexec itself)
-    import shutil
-
-    if shutil.which("mpiexec") is None:
-        pytest.skip("no mpiexec")
-    a, b = tmp_path / "serial.h5", tmp_path / "mpi.h5"
-    env_cmd = [sys.executable, "-m", "balnet", "lyapunov", *ARGS]
-    subprocess.run([*env_cmd, "-o", str(a)], check=True)
-    subprocess.run(["mpiexec", "-n", "2", *env_cmd, "-o", str(b)], check=True)
-    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        assert fb.attrs["n_ranks"] == 2
-        for name in ("spectrum", "ftle_micro", "ftle_macro", "convergence", "trace_jacobian_mean"):
-            np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=name)
-
-
 # ---------------------------------------------------------------------------
 # offset-free macro growth rate (macro_growth_rate)
 # ---------------------------------------------------------------------------
@@ -559,19 +546,19 @@ def test_macro_growth_at_fixed_point_equals_leading_eigenvalue():
     # trivial fixed point x* = 0 (g = 0.6, J0 = 1): D = -1 + J, so the growth of delta nu is
     # max Re eig(J) - 1 (oracle: numpy eigvals of the same realization), with the offset removed
     net = NetworkParams(N=60, J0=1.0, g=0.6)
-    J = realization_couplings(net, 0, 0)
+    J = realization_couplings(net, 145, 0)  # seed 145: leading eigenvalue real, next 0.171 below
     ev = np.linalg.eigvals(J)
     top = np.argsort(ev.real)[::-1]
     mu = ev.real[top[0]] - 1.0
     assert abs(ev.imag[top[0]]) < 1e-9  # leading eigenvalue real for this realization
-    r = _run(net, _sim(T=120.0, t_warmup=60.0, trials=2), LyapunovParams(k=1, t_window=60.0, n_boot=0))
+    r = _run(net, _sim(T=120.0, t_warmup=60.0, trials=2, seed=145), LyapunovParams(k=1, t_window=60.0, n_boot=0))
     g, ftle = r["macro_growth"], r["ftle_macro"]
-    # measured: growth - mu = 1.4e-5 (next eigenvalue 0.155 below: alignment e^{-0.155 * 30}),
-    # FTLE - mu = -0.030 (offset a = -1.80 over T = 60); tolerance 1e-3 for the growth
+    # measured: growth - mu = 1.2e-5 (next eigenvalue 0.171 below: alignment e^{-0.171 * 30}),
+    # FTLE - mu = -0.043 (offset a = -2.57 over T = 60); tolerance 1e-3 for the growth
     assert np.abs(g - mu).max() < 1e-3, (g, mu)
     assert np.abs(ftle - mu).min() > 10 * np.abs(g - mu).max()
     assert np.all(g < 0)
-    # on the fitted line the FTLE is growth + a / T exactly (measured 1.8e-6)
+    # on the fitted line the FTLE is growth + a / T exactly (measured 1.5e-6)
     np.testing.assert_allclose(ftle, g + r["macro_offset"] / 60.0, atol=1e-4)
 
 

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import check_png
 
 from balnet.engine.io import read
 from balnet.engine.params import ConfigError, NetworkParams, SimulationParams
@@ -267,10 +268,11 @@ def test_decay_prediction_matches_lyapunov():
     # (measured difference 1e-9 with RK4, dt = 0.05); tolerance 1e-6.
     from balnet.chaos.lyapunov import LyapunovParams, lyapunov_run
 
+    # seed 1: a real leading eigenvalue 0.75, 0.21 above the next (no slow beat of a complex pair)
     net = NetworkParams(N=200, J0=1.0, g=0.5)
-    pred = stability_predictions(net, 0, [0])
+    pred = stability_predictions(net, 1, [0])
     assert pred["predicted"][0] == DECAY and pred["lead_re"][0] < 0.9
-    sim = SimulationParams(T=200.0, t_warmup=100.0, dt=0.05, trials=1, backend="numpy")
+    sim = SimulationParams(T=200.0, t_warmup=100.0, dt=0.05, trials=1, backend="numpy", seed=1)
     r = lyapunov_run(net, sim, LyapunovParams(k=1, t_window=50.0, t_warmup_tangent=100.0, n_boot=0), [0])
     assert r["lambda_max"][0, 0] == pytest.approx(pred["lead_re"][0] - 1.0, abs=1e-6)
 
@@ -310,7 +312,7 @@ def test_stability_table_against_simulation(stab):
     st = stab
     assert st["dims"] == ["g"]
     C = st["confusion"]
-    assert C.shape == (2, 6, 6) and np.all(C.sum(axis=(1, 2)) == 6)  # 6 realizations x 1 trial per point
+    assert C.shape == (2, 7, 7) and np.all(C.sum(axis=(1, 2)) == 6)  # 7 classes (PHASES, undetermined last); 6 realizations x 1 trial per point
     lab, pred = st["labels"], st["predicted"]
     for i in range(2):
         agree = np.mean(pred[i][:, None] == lab[i])
@@ -321,22 +323,35 @@ def test_stability_table_against_simulation(stab):
 
 
 def test_oscillation_predicted_with_its_period(tmp_path):
-    # J0 = 2, g = 0.8, N = 200, realizations 0-5: realization 5 has a complex outlier pair
-    # mu = 1.092 +- 0.284i (predicted oscillation, period 2 pi / 0.284 = 22.1 tau), the others a
-    # real outlier > 1 (predicted non-trivial fixed point).  Measured: every class as predicted
-    # (agreement 1.0), period of the oscillation 20.0 tau (T = 200: spectral resolution
-    # 1/200 per tau, +-2 tau here); the Hopf-onset period is a linear estimate: tolerance 20 %.
+    # J0 = 2, g = 0.8, N = 200: the eigenvalues of J alone (no simulation) pick the first seed in
+    # 0-19 whose realizations 0-3 include a complex outlier pair just past the Hopf onset
+    # (1 < Re mu < 1.05, where the linear period 2 pi / Im mu is expected to hold), then that seed
+    # is simulated.  Measured (seed 9, realization 0, mu = 1.031 +- 0.454i, predicted period
+    # 13.8 tau): every class as predicted, measured period 14.3 tau (T = 200: spectral resolution
+    # 1/200 per tau).  The period is a linear estimate: tolerance 20 %.  (Further from onset the
+    # linear estimate drifts: seed 0, Re mu = 1.079, gives 20.0 against 16.4.)
     from balnet.phases.diagram import stability_table
 
+    net = NetworkParams(N=200, J0=2.0, g=0.8)
+    pick = None
+    for seed in range(20):
+        pr = stability_predictions(net, seed, range(4))
+        near = [r for r in range(4) if pr["predicted"][r] == OSCILLATION and 1.0 < pr["lead_re"][r] < 1.05]
+        if near:
+            pick = seed, near[0]
+            break
+    assert pick is not None, "no near-onset oscillation among seeds 0-19"
+    seed, k = pick
     p = tmp_path / "osc.h5"
     r = _cli("simulate", "-q", "--N", "200", "--J0", "2", "--g", "0.8", "--T", "200", "--t-warmup", "100",
-             "--dt", "0.1", "--realizations", "6", "--trials", "1", "--n-record", "10", "-o", str(p))
+             "--dt", "0.1", "--realizations", "4", "--trials", "1", "--n-record", "10", "--seed", str(seed),
+             "-o", str(p))
     assert r.returncode == 0, r.stderr
     st = stability_table([p])
-    np.testing.assert_array_equal(st["predicted"], [FIXED_POINT] * 5 + [OSCILLATION])
-    assert st["agreement"] >= 5 / 6, (st["predicted"], st["labels"])
-    assert st["labels"][5, 0] == OSCILLATION
-    assert st["period"][5, 0] == pytest.approx(st["period_pred"][5], rel=0.2)
+    assert st["predicted"][k] == OSCILLATION
+    assert st["agreement"] >= 3 / 4, (st["predicted"], st["labels"])
+    assert st["labels"][k, 0] == OSCILLATION
+    assert st["period"][k, 0] == pytest.approx(st["period_pred"][k], rel=0.2)
 
 
 def test_cli_stability_and_dmft(balanced_runs, stab, tmp_path):
@@ -350,20 +365,22 @@ def test_cli_stability_and_dmft(balanced_runs, stab, tmp_path):
     a, _ = read(pd)
     for k in ("predicted", "confusion", "agreement", "period_pred", "lead_re"):
         np.testing.assert_array_equal(a[k], stab[k])
-    assert pfig.stat().st_size > 5000
+    check_png(pfig, 3, colors=("tab:blue",))  # confusion table, agreement bars, periods
     out, fig = tmp_path / "st.h5", tmp_path / "st.png"
     r = _cli("meanfield", "stability", *map(str, balanced_runs), "--phases", str(pd), "-o", str(out), "--figure",
              str(fig))
     assert r.returncode == 0, r.stderr
     a, attrs = read(out)
-    assert attrs["kind"] == "meanfield_stability" and fig.stat().st_size > 0
+    assert attrs["kind"] == "meanfield_stability"
+    check_png(fig, 3, colors=("tab:blue",))
     np.testing.assert_array_equal(a["confusion"], stab["confusion"])
     np.testing.assert_array_equal(a["predicted"], stab["predicted"])
     out, fig = tmp_path / "dmft.h5", tmp_path / "dmft.png"
     r = _cli("meanfield", "dmft", "--g", "0.5", "2", "-o", str(out), "--figure", str(fig), "--n-table", "201")
     assert r.returncode == 0, r.stderr
     a, attrs = read(out)
-    assert attrs["kind"] == "meanfield_dmft" and fig.stat().st_size > 0
+    assert attrs["kind"] == "meanfield_dmft"
+    check_png(fig, 3)  # lambda_max(g), Delta_0(g), Delta(tau)/Delta_0
     np.testing.assert_allclose(a["g"], [0.5, 2])
     np.testing.assert_allclose(a["lambda_max"], [-0.5, DMFT_REF[2.0][1]], rtol=1e-5)
     assert a["delta"].shape == (2, a["tau"].size) and np.all(a["delta"][0] == 0)
@@ -413,4 +430,4 @@ def test_pipeline_meanfield_target(wf):
     i = int(np.argmin(np.abs(a["g"] - 2.0)))
     assert a["g"][i] == 2.0 and a["lambda_max"][i] == pytest.approx(DMFT_REF[2.0][1], rel=1e-5)
     assert np.isfinite(a["lambda_max_sim"]).all() and a["delta0_sim"][0] > 0
-    assert (res / "meanfield_dmft.png").stat().st_size > 5000
+    check_png(res / "meanfield_dmft.png", 3)

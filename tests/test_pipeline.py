@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from figcheck import check_png
 from snakeutil import (
     ROOT,
     SCHEMAS,
@@ -107,6 +108,8 @@ def test_dry_run_default_config(wf):
                 "reduce_lyapunov": 1, "reduce_learning": 1, "meanfield_dmft": 1, "all": 1}
     for s, k in study.items():
         expected.update({f"{s}_point": k, f"{s}_reduce": 1})
+    if cfg.get("experiments") is not None:
+        expected["experiment"] = 4  # target, association, curves, reward
     expected["total"] = sum(expected.values())
     assert job_counts(out) == expected
     assert "mpiexec -n 2 balnet learn" in out
@@ -157,12 +160,63 @@ def test_schema_rejects_bad_values(section, msg):
 
 @needs_snakemake
 def test_bad_config_stops_snakemake_with_the_key(wf):
-    """Through Snakemake itself: a misspelt key is a WorkflowError naming the key, before any job."""
+    """Through Snakemake itself: misspelt keys are one line each with the closest allowed key, no schema
+    dump; a cross-field error (dt >= tau, n_record > N at one sweep point) stops the parse naming the
+    point; no job starts."""
     bad = wf / "bad.yaml"
-    bad.write_text("experiment: bad\nsweep:\n  g: [1.0]\nnetwork:\n  gg: 1\n")
+    bad.write_text("experiment: bad\nsweep:\n  g: [1.0]\nnetwork:\n  gg: 1\nsimulaton: {}\n")
     r = smk(wf, "-n", "--configfile", str(bad), check=False)
+    out = r.stdout + r.stderr
     assert r.returncode != 0
-    assert "Additional properties are not allowed ('gg' was unexpected)" in r.stdout + r.stderr
+    assert "config.network: unknown key 'gg' (did you mean 'g'?)" in out
+    assert "config: unknown key 'simulaton' (did you mean 'simulation'?)" in out
+    assert "$schema" not in out and "additionalProperties" not in out and len(out.splitlines()) < 20
+    bad.write_text("experiment: bad\nsweep:\n  N: [100, 10]\nsimulation:\n  n_record: 20\n")
+    r = smk(wf, "-n", "--configfile", str(bad), check=False)
+    assert r.returncode != 0 and "sweep point N=10: n_record=20 exceeds N=10" in r.stdout + r.stderr
+    bad.write_text("experiment: bad\nsweep:\n  g: [1.0]\nsimulation:\n  dt: 2.0\n  solver: euler\n")
+    r = smk(wf, "-n", "--configfile", str(bad), check=False)
+    assert r.returncode != 0 and "dt=2.0 is not below tau=1" in r.stdout + r.stderr
+    assert "Job stats" not in r.stdout + r.stderr
+
+
+@needs_snakemake
+def test_experiment_config_replaces_sweep_and_studies(wf):
+    """`--configfile my.yaml` with a 2-point sweep runs 2 points, not the demo's 9 (+ its axes), and no
+    study the file does not name; `sweep: {}` is an error, not the demo sweep; a study section named in
+    the file brings that study with the file's own study sweep."""
+    mine = wf / "mine.yaml"
+    mine.write_text("experiment: mine\nsweep:\n  N: [100, 200]\n")
+    out = smk(wf, "-n", "--cores", "2", "--configfile", str(mine)).stdout
+    counts = job_counts(out)
+    assert counts["simulate"] == 2 and counts["lyapunov"] == 2
+    assert not any(k.startswith(("fim", "dsnn", "kuramoto", "meanfield", "experiment")) for k in counts)
+    assert "results/mine/N~100/run.h5" in out and "g~" not in out
+    mine.write_text("experiment: mine\nsweep: {}\n")
+    r = smk(wf, "-n", "--configfile", str(mine), check=False)
+    assert r.returncode != 0 and "config.sweep: is empty" in r.stdout + r.stderr
+    mine.write_text("experiment: mine\nsweep:\n  g: [1.0]\nkuramoto:\n  sweep:\n    n: [22]\n")
+    counts = job_counts(smk(wf, "-n", "--cores", "2", "--configfile", str(mine)).stdout)
+    assert counts["kuramoto_point"] == 1 and counts["simulate"] == 1 and "fim_point" not in counts
+
+
+@needs_snakemake
+def test_stale_lock_released_only_when_no_snakemake_runs_here(wf):
+    """A lock left in .snakemake/locks is kept (with the holder's PID named) while a process whose command
+    line says snakemake runs in the directory, and removed once none does."""
+    locks = wf / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("x\n")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "snakemake-holder"], cwd=wf)
+    try:
+        r = smk(wf, "-n", "--configfile", str(TINY))
+        assert f"Snakemake process(es) {holder.pid} run in this directory" in r.stderr
+        assert (locks / "0.input.lock").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    r = smk(wf, "-n", "--configfile", str(TINY))
+    assert "removed the stale lock" in r.stderr and not list(locks.glob("*.lock"))
 
 
 # -- kills and reruns -------------------------------------------------------------------------
@@ -193,8 +247,9 @@ def test_killed_simulate_leaves_no_output_and_rerun_completes(tmp_path):
 @needs_snakemake
 @pytest.mark.slow
 def test_killed_snakemake_rerun_completes(wf):
-    """Kill the whole Snakemake process group while simulate jobs run; after `--unlock` a plain
-    rerun (rerun-incomplete in the profile) finishes and every output is valid."""
+    """Kill the whole Snakemake process group while simulate jobs run; a plain rerun (no --unlock:
+    common.smk releases the stale lock when no Snakemake runs in the directory; rerun-incomplete in
+    the profile) finishes and every output is valid."""
     cfg = "tests/workflow/config.yaml"
     longer = _longer(wf, 400.0)
     p = subprocess.Popen([SNAKEMAKE, "--cores", "2", "--configfile", cfg, *longer], cwd=wf, env=_env(),
@@ -207,8 +262,9 @@ def test_killed_snakemake_rerun_completes(wf):
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert not list((wf / "results").rglob("run.h5")) or all(_valid_run(f) for f in (wf / "results").rglob("run.h5"))
-    smk(wf, "--unlock", "--configfile", cfg, *longer)
-    smk(wf, "--cores", "2", "--configfile", cfg, *longer)
+    assert list((wf / ".snakemake" / "locks").glob("*.lock"))  # the killed run left its lock
+    r = smk(wf, "--cores", "2", "--configfile", cfg, *longer)  # no --unlock: the stale lock is released
+    assert "removed the stale lock" in r.stderr
     _check_tiny_results(wf, T=400.0)
 
 
@@ -252,8 +308,13 @@ def _check_tiny_results(wf, T=30.0):
     st, sattrs = read(res / "lyapunov_stats.h5")
     assert sattrs["kind"] == "lyapunov_stats" and st["lambda_max"].shape == (len(gs), len(js), R, 1)
     assert st["icc_mean_macro_growth"].shape == (len(gs), len(js)) and st["macro_curve_growth"].shape[-2] == 3
-    for f in ("phase_diagram.png", "lyapunov_stats.png", "ftle_histograms.png", "macro_ftle.png", "learning_curves.png"):
-        assert (res / f).stat().st_size > 5000
+    n_points = len(gs) * len(js)
+    # phase fractions and mean lambda_max; the SCS point g = 0.5, J0 = 0 decays (grey #bdbdbd)
+    check_png(res / "phase_diagram.png", 2, colors=("#bdbdbd",))
+    check_png(res / "lyapunov_stats.png", 3)
+    check_png(res / "ftle_histograms.png", n_points)  # one histogram panel per point
+    check_png(res / "macro_ftle.png", 3)  # class curves, offsets, ICCs
+    check_png(res / "learning_curves.png", n_points, colors=("tab:blue",))  # one panel per point
     lc, lattrs = read(res / "learning_curves.h5")
     assert lattrs["kind"] == "learning_curves"
     assert lc["test_nrmse"].shape == (len(gs), len(js), 1, cfg["learn"]["realizations"], cfg["learn"]["n_points"])
@@ -271,7 +332,7 @@ def test_tiny_sweep_end_to_end(wf):
     pd = _check_tiny_results(wf)
     act = "results/test/g~0.5/J0~0.0/activity.png"
     smk(wf, "--cores", "2", "--configfile", "tests/workflow/config.yaml", "--", act)
-    assert (wf / act).stat().st_size > 5000
+    check_png(wf / act, 6, colors=("tab:red", "tab:blue"))  # 3 rows x 2 realizations
     assert np.all(pd["labels"][0, 0] == PHASES.index("decay"))
     assert np.all(pd["lambda_max"][0, 0] < 0)
     r = smk(wf, "-n", "--configfile", "tests/workflow/config.yaml")

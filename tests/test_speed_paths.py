@@ -379,14 +379,34 @@ def _load(name):
 
 def test_bench_peers_same_trajectory():
     """The benchmark's contenders integrate the same network: balnet, numpy loops and ReservoirPy
-    (x_T = W s_T) end within 1e-11 of each other after 40 Euler steps (N=128, B=2, g=1.5)."""
+    (x_T = W s_T) end within 1e-11 of each other after 40 Euler steps (N=128, B=2, g=1.5).
+
+    The rates are B N steps / (fastest measured time) and the table's row restates them: each
+    cell is parsed back and compared with the raw times (Mns/s to its 0.05 rounding, the
+    speed-up balnet/X = t_X / t_balnet to its 0.05 rounding), so a wrong unit, a swapped
+    column or an inverted ratio fails."""
     pytest.importorskip("reservoirpy")
     mod = _load("bench_peers")
-    row = mod.bench_case(128, 2, 40, 0.1, "float64", repeat=1)
-    assert set(row["rate"]) == {"balnet", "numpy/batch", "numpy/trial", "ReservoirPy"}
-    assert all(v > 0 for v in row["rate"].values())
+    N, B, steps = 128, 2, 40
+    row = mod.bench_case(N, B, steps, 0.1, "float64", repeat=1)
+    names = ["balnet", "numpy/batch", "numpy/trial", "ReservoirPy"]
+    assert set(row["times"]) == set(row["rate"]) == set(names)
+    t = row["times"]
+    assert all(0 < t[n] < 60 for n in names), t
+    for n in names:
+        assert row["rate"][n] == pytest.approx(B * N * steps / t[n], rel=1e-12)
     assert row["max_dev"] < 1e-11 * max(1.0, row["scale"]), row["max_dev"]
-    assert len(mod.table([row])) == 3
+    hdr, rule, line = mod.table([row])
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    assert len(cells) == hdr.count("|") - 1 == rule.count("|") - 1 == 12
+    assert cells[:4] == ["float64", str(N), str(B), str(steps)]
+    for n, c in zip(names, cells[4:8]):
+        assert float(c) == pytest.approx(B * N * steps / t[n] / 1e6, abs=0.051), (n, c)
+    for n, c in zip(("ReservoirPy", "numpy/trial", "numpy/batch"), cells[8:11]):
+        assert c.endswith("x") and float(c[:-1]) == pytest.approx(t[n] / t["balnet"], abs=0.051), (n, c)
+    dev, scale = cells[11].split()
+    assert float(dev) == pytest.approx(row["max_dev"], rel=0.06, abs=1e-300)
+    assert float(scale.strip("()")) == pytest.approx(row["scale"], abs=0.051)
 
 
 def test_bench_simulate_case_and_table():
@@ -395,9 +415,22 @@ def test_bench_simulate_case_and_table():
     mod = _load("bench_simulate")
     row = mod.bench_case("float64", 128, 4, 1, "rk4", np, min_time=0.01, with_run=True)
     assert row["n_eval"] == 4
-    assert all(row[k] > 0 for k in ("t_gemm", "t_step", "t_pure", "t_run"))
     rates = {"float64": {"F": 1e10, "BW": 1e10}}
     # floor = 4 * max(8*128^2/1e10, 2*128^2*4/1e10) s
     assert mod.floor_time(row, rates) == pytest.approx(4 * 8 * 128**2 / 1e10)
-    lines = mod.table([row], rates, llc=0)
-    assert len(lines) == 3 and "4·GEMM/step" in lines[0]
+    hdr, rule, line = mod.table([row], rates, llc=0)
+    assert "4·GEMM/step" in hdr
+    # the row restates the raw times: ms to 3 decimals, ratios to 2, Mneuron-steps/s to 1
+    c = [x.strip() for x in line.strip().strip("|").split("|")]
+    assert len(c) == hdr.count("|") - 1 == rule.count("|") - 1 == 12
+    assert c[:3] == ["float64", "128", "4"]
+    t = {k: row[k] for k in ("t_gemm", "t_step", "t_pure", "t_run")}
+    assert all(0 < v < 60 for v in t.values()), t
+    ms = pytest.approx
+    assert float(c[3]) == ms(t["t_gemm"] * 1e3, abs=6e-4) and float(c[4]) == ms(t["t_step"] * 1e3, abs=6e-4)
+    assert float(c[5]) == ms(4 * t["t_gemm"] / t["t_step"], abs=6e-3)
+    assert float(c[6]) == ms(t["t_run"] * 1e3, abs=6e-4) and float(c[7]) == ms(4 * t["t_gemm"] / t["t_run"], abs=6e-3)
+    assert float(c[8]) == ms(t["t_pure"] * 1e3, abs=6e-4)
+    assert c[9] == "0.052"  # 4 * 8 * 128^2 / 1e10 s = 0.0524 ms, not marked '*' (llc = 0)
+    assert float(c[10]) == ms(4 * 8 * 128**2 / 1e10 / t["t_step"], abs=6e-3)
+    assert float(c[11]) == ms(row["R"] * 4 * 128 / t["t_step"] / 1e6, abs=0.06)

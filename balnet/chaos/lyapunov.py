@@ -194,6 +194,7 @@ resampling uses ``(k, TANGENT, 1)`` (:mod:`balnet.engine.random`), so realizatio
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Sequence
@@ -204,6 +205,7 @@ from ..engine.backend import array_namespace, get_xp, resolve_dtype, to_numpy
 from ..engine.integrators import RK4, get_solver
 from ..engine.params import ConfigError, NetworkParams, SimulationParams, _f
 from ..engine.progress import progress_bar
+from ..engine.parallel import SerialComm, allreduce_sum
 from ..engine.random import NOISE, TANGENT, normal_block, stream
 from ..model.dynamics import RateNetwork, Tanh
 from ..model.network import balance_vector, input_vector
@@ -244,6 +246,7 @@ UNITS = {
     "trace_jacobian_mean": "1/tau",
     "window_end": "tau",
     "lambda_max_ci": "1/tau",
+    "divergent": "1",
     "ftle_macro_mean": "1/tau",
     "ftle_macro_std": "1/tau",
     "ftle_macro_ci": "1/tau",
@@ -341,6 +344,8 @@ def joint_field(f, n_traj: int = 1) -> Callable:
     other ``f`` needs ``f(t, x)`` and ``f.jvp(x, V)`` (``V``: ``(..., K, N)``).
     """
     S = int(n_traj)
+    if hasattr(f, "gather"):  # row-partitioned network (balnet.model.partitioned)
+        return _PartitionedJointField(f, S)
     if isinstance(f, RateNetwork):
         return _RateJointField(f, S)
     return _GenericJointField(f, S)
@@ -396,6 +401,56 @@ class _RateJointField:
                 ext = ext[..., None, :]
             out[..., :S, :] += ext
         return out
+
+
+class _PartitionedJointField:
+    r"""Joint field of a row-partitioned network: local rates and :math:`\phi'(x_0) v`, one ``Allgatherv``
+    of all slots, the local GEMM ``(R, B (S + K), N) x (R, N, N_loc)``."""
+
+    def __init__(self, f, S: int):
+        self.f, self.S = f, S
+
+    def __call__(self, t, Y):
+        f, S, xp = self.f, self.S, self.f.xp
+        A = xp.empty_like(Y)
+        A[..., :S, :] = f.gain.phi(Y[..., :S, :], xp)
+        if Y.shape[-2] > S:
+            xp.multiply(f.gain.dphi(Y[..., 0:1, :], xp), Y[..., S:, :], out=A[..., S:, :])
+        G = f.gather(A)
+        N = f.N
+        lead = (G.shape[0], -1, N) if f.batched else (-1, N)
+        out = xp.matmul(G.reshape(lead), f.JT).reshape(Y.shape)
+        out -= Y
+        if f.I0 != 0.0:
+            out[..., :S, :] += f.I0
+        if f.external is not None:
+            ext = f.external
+            if getattr(ext, "ndim", 0) >= 2:
+                ext = ext[..., None, :]
+            out[..., :S, :] += ext
+        return out
+
+
+def orthonormalize_rows(V, comm, xp: ModuleType = np):
+    r"""CholeskyQR2 of frames ``V`` (``(..., K, N_loc)``) whose columns are split over the ranks of ``comm``.
+
+    Twice: the Gram matrix :math:`G = V V^T` (local ``K x K`` products summed by
+    one ``Allreduce``), :math:`G = L L^T` (Cholesky), :math:`V \leftarrow L^{-1} V`.
+    Then :math:`V_0 = L_1 L_2 Q` with :math:`L_1 L_2` lower triangular with a
+    positive diagonal: the transpose of the ``R`` of :func:`orthonormalize`, so
+    the returned ``(Q, log_r)`` agree with it to rounding, provided the frame's
+    condition number stays well below :math:`\epsilon^{-1/2}` (about ``1e8`` in
+    float64, ``3e3`` in float32; CholeskyQR2 of Yamamoto et al., ETNA 44, 2015).
+    """
+    log_r = None
+    for _ in range(2):
+        G = xp.ascontiguousarray(xp.matmul(V, xp.swapaxes(V, -1, -2)))
+        allreduce_sum(comm, G)
+        L = xp.linalg.cholesky(G)
+        V = xp.linalg.solve(L, V)
+        d = xp.log(xp.diagonal(L, axis1=-2, axis2=-1))
+        log_r = d if log_r is None else log_r + d
+    return xp.ascontiguousarray(V), log_r
 
 
 def orthonormalize(V, xp: ModuleType = np):
@@ -459,6 +514,8 @@ class LyapunovResult:
     macro : dict method -> ``(..., W)`` macro FTLE per window [1/tau]
     x_end : final state (host)
     t_measure : measurement time [tau]
+    divergent : ``(...)`` bool, trajectories stopped because their state became non-finite or its
+        RMS exceeded ``DIVERGE`` (their exponents are ``nan``)
     macro_log_dnu : ``(..., W, L)`` (``linear_nu`` only, else None) :math:`y(t_j) =
         \log|\delta\nu(t_j)|/|\delta\nu(0)|` at the lags :math:`t_j = j\,t_\mathrm{ons}`
         of every window (input of :func:`macro_growth_rate`)
@@ -475,6 +532,12 @@ class LyapunovResult:
     t_measure: float = 0.0
     macro_log_dnu: np.ndarray | None = None
     macro_lag: np.ndarray | None = None
+    divergent: Any = None
+
+
+#: RMS state above which a Lyapunov trajectory counts as divergent and is stopped (same as the
+#: classifier's default ``PhaseCriteria.diverge``).
+DIVERGE = 1e6
 
 
 class _Noise:
@@ -482,7 +545,8 @@ class _Noise:
 
     NB = 256
 
-    def __init__(self, sigma, dt, ids, trials, N, root_seed, n_total, xp, dtype):
+    def __init__(self, sigma, dt, ids, trials, N, root_seed, n_total, xp, dtype, cols=None):
+        self.cols = cols  # (lo, hi): keep these neurons (row-partitioned network)
         self.sq = sigma * math.sqrt(dt)
         self.rngs = [stream(root_seed, k, NOISE) for k in ids]
         self.B, self.N, self.xp, self.dtype = trials, N, xp, dtype
@@ -492,7 +556,10 @@ class _Noise:
         j = self.i % self.NB
         if j == 0:
             n = max(1, min(self.NB, self.n_total - self.i))
-            self.blk = self.xp.asarray(normal_block(self.rngs, n, (self.B, self.N), self.dtype))
+            blk = normal_block(self.rngs, n, (self.B, self.N), self.dtype)
+            if self.cols is not None:
+                blk = np.ascontiguousarray(blk[..., self.cols[0] : self.cols[1]])
+            self.blk = self.xp.asarray(blk)
         self.i += 1
         return self.sq * self.blk[j]
 
@@ -554,7 +621,10 @@ def lyapunov_spectrum(
         if k is None or rng is None:
             raise ValueError("give Q0, or k and rng")
         Q0 = rng.standard_normal((*batch, k, N))
-    Q0, _ = orthonormalize(xp.asarray(Q0, dtype=dtype), xp)
+    if hasattr(f, "gather"):  # row-partitioned: Q0 holds this rank's rows of the frames
+        Q0, _ = orthonormalize_rows(xp.asarray(Q0, dtype=dtype), f.comm, xp)
+    else:
+        Q0, _ = orthonormalize(xp.asarray(Q0, dtype=dtype), xp)
     k = Q0.shape[-2]
     t_window = t if t_window is None else t_window
     n_ons = _n_steps(t_ons, dt, "t_ons")
@@ -676,7 +746,7 @@ class _Gain(_MacroMethod):
         self.acc = eng.xp.zeros(x.shape[:-1], dtype=x.dtype)
 
     def before_step(self, eng, x):
-        self.acc = self.acc + (-1.0 + eng.J0 * (eng.gain_d(x) @ eng.kap))
+        self.acc = self.acc + (-1.0 + eng.J0 * eng._psum(eng.gain_d(x) @ eng.kap))
 
     def end_window(self, eng, T):
         return {"gain": self.acc * (eng.dt / T)}
@@ -690,7 +760,7 @@ class _RenormM(_MacroMethod):
 
     def _log_dm(self, eng, v):
         xp = eng.xp
-        return xp.log(xp.abs((eng.gain_d(eng.x) * v) @ eng.wm))
+        return xp.log(xp.abs(eng._psum((eng.gain_d(eng.x) * v) @ eng.wm)))
 
     def start_measure(self, eng):
         self.log_dm_plus = None
@@ -728,7 +798,10 @@ class _Engine:
         self.f, self.xp, self.dt, self.solver = f, xp, dt, solver
         self.methods, self.eps, self.noise = methods, eps, noise
         self.k = Q0.shape[-2]
-        N = x0.shape[-1]
+        # row-partitioned network: local slices of every N-vector, sums completed over f.comm
+        self.comm = getattr(f, "comm", None) if hasattr(f, "gather") else None
+        self.lo, self.hi = (f.lo, f.hi) if self.comm is not None else (0, x0.shape[-1])
+        N = f.N if self.comm is not None else x0.shape[-1]
         self.N = N
         self.macro = [_MACRO_STRATEGIES[m]() for m in MACRO_METHODS if m in methods]
         self.S = max([1] + [m.n_traj for m in self.macro])
@@ -739,6 +812,8 @@ class _Engine:
             self.wm = xp.asarray(macro.w / np.sqrt(N), dtype=dtype)
             self.kap = xp.asarray(macro.w * macro.u / np.sqrt(N), dtype=dtype)
             self.n_E, self.J0 = int(macro.n_E), float(macro.J0)
+            if self.comm is not None:
+                self.u_hat, self.wm, self.kap = (a[self.lo : self.hi] for a in (self.u_hat, self.wm, self.kap))
             ub = xp.broadcast_to(self.u_hat, x0.shape)[..., None, :]
             nxt = self.S + self.k
             for m in self.macro:
@@ -750,21 +825,33 @@ class _Engine:
         self.F = joint_field(f, self.S)
         self.Fx = f
         self.t = 0.0
+        self.divergent = xp.zeros(x0.shape[:-1], dtype=bool)
 
     # -- helpers -----------------------------------------------------------
     @property
     def x(self):
         return self.Y[..., 0, :]
 
+    def _psum(self, a):
+        """``a`` summed over the row partitions (identity for a whole network)."""
+        if self.comm is None:
+            return a
+        return allreduce_sum(self.comm, self.xp.ascontiguousarray(a))
+
     def _nu(self, r):
         """(nu_E, nu_I) of per-neuron values ``r`` (..., N) -> (..., 2)."""
         nE = self.n_E
+        if self.comm is not None:
+            e_hi = min(max(nE - self.lo, 0), self.hi - self.lo)
+            xp = self.xp
+            s = self._psum(xp.stack([r[..., :e_hi].sum(-1), r[..., e_hi:].sum(-1)], axis=-1))
+            return s / xp.asarray([nE, max(self.N - nE, 1)], dtype=s.dtype)
         e = r[..., :nE].mean(-1)
         i = r[..., nE:].mean(-1) if nE < self.N else e * 0
         return self.xp.stack([e, i], axis=-1)
 
     def _norm(self, a):
-        return self.xp.sqrt((a * a).sum(-1))
+        return self.xp.sqrt(self._psum((a * a).sum(-1)))
 
     def _add_noise(self, S):
         if self.noise is not None:
@@ -789,14 +876,35 @@ class _Engine:
     def warm_trajectory(self, n, bar):
         for i in range(n):
             self._step_x()
+            if (i + 1) % 16 == 0:
+                self._stop_divergent()
             if bar is not None and (i + 1) % 64 == 0:
                 bar.update(64)
         if bar is not None:
             bar.update(n % 64)
 
+    def _stop_divergent(self):
+        """Stop trajectories whose state is non-finite or beyond ``DIVERGE`` (RMS): state reset to
+        ``x = 0`` (a fixed point of every gain with phi(0) = 0, so nothing overflows later) and the
+        tangent rows to unit vectors; they are flagged in ``self.divergent``."""
+        xp, S = self.xp, self.S
+        with np.errstate(all="ignore"):
+            rms = xp.sqrt(xp.mean(self.x * self.x, axis=-1))
+        bad = ~xp.isfinite(rms) | (rms > DIVERGE)
+        if bool(bad.any()):
+            self.divergent |= bad
+            Y = self.Y[bad]
+            Y[:] = 0
+            Y[:, S : S + self.k, :] = xp.eye(self.k, Y.shape[-1], dtype=Y.dtype)
+            self.Y[bad] = Y
+
     def _qr(self):
+        self._stop_divergent()
         xp, S, k = self.xp, self.S, self.k
-        Q, logr = orthonormalize(self.Y[..., S : S + k, :], xp)
+        if self.comm is not None:
+            Q, logr = orthonormalize_rows(self.Y[..., S : S + k, :], self.comm, xp)
+        else:
+            Q, logr = orthonormalize(self.Y[..., S : S + k, :], xp)
         self.Y[..., S : S + k, :] = Q
         return logr
 
@@ -875,6 +983,7 @@ class _Engine:
             t_measure=T,
             macro_log_dnu=log_dnu,
             macro_lag=np.arange(1, n_win // n_ons + 1) * (n_ons * dt) if log_dnu is not None else None,
+            divergent=to_numpy(self.divergent).astype(bool),
         )
 
 
@@ -1022,7 +1131,7 @@ def macro_growth_rate(log_dnu, lag, *, align: float = 0.5) -> tuple[np.ndarray, 
 # the network measurement used by the CLI, the pipeline and the learning code
 # ---------------------------------------------------------------------------
 def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams, ids: Sequence[int],
-                 xp: ModuleType | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+                 xp: ModuleType | None = None, progress: bool = False, rows=None) -> dict[str, np.ndarray]:
     r"""Micro and macro Lyapunov measurement of realizations ``ids`` (all trials batched).
 
     Trajectory warm-up ``sim.t_warmup``, frame warm-up ``lyap.t_warmup_tangent``,
@@ -1046,6 +1155,14 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
       (``align = lyap.macro_align``), ``macro_log_dnu`` ``(R, B, W, L)`` [1] the
       ``linear_nu`` series they are fitted to and ``macro_lag`` ``(L,)`` [tau] its lags
       (always measured: ``linear_nu`` is added when ``macro_method`` is another one).
+    * ``divergent`` ``(R, B)`` bool: trajectories stopped because their state became non-finite or
+      its RMS exceeded :data:`DIVERGE` (every exponent of theirs ``nan``; a ``RuntimeWarning``
+      names them).
+
+    With ``sim.partition == "rows"`` the network, states and tangent vectors are
+    split by rows over the communicator ``rows`` (default: this process alone;
+    frames re-orthonormalized by :func:`orthonormalize_rows`); every rank
+    returns the same arrays.
 
     Raises :class:`~balnet.engine.params.ConfigError` for inconsistent parameters.
     """
@@ -1064,17 +1181,25 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
                    convergence=z(W), trace_jacobian_mean=z(), lambda_max_ci=z(2), ftle_macro_ci=z(2),
                    ftle_macro_mean=z(), ftle_macro_std=z(), window_end=np.arange(1, W + 1) * lyap.t_window,
                    macro_growth=z(W), macro_offset=z(W), macro_log_dnu=z(W, L),
-                   macro_lag=np.arange(1, L + 1) * lyap.t_ons)
+                   macro_lag=np.arange(1, L + 1) * lyap.t_ons, divergent=np.zeros((0, B), bool))
         if lyap.macro_compare:
             out.update({f"ftle_macro_{m}": z(W) for m in methods})
         return out
-    f = build_network(net, ids, sim.seed, xp, dtype, I0=sim.I0)
+    if sim.partition == "rows":
+        rows = rows if rows is not None else SerialComm()
+    else:
+        rows = None
+    f = build_network(net, ids, sim.seed, xp, dtype, I0=sim.I0, rows=rows)
     x0 = initial_states(net, ids, B, sim.seed, sim.init_std, xp, dtype)
     Q0 = random_frames(ids, B, k, net.N, sim.seed, xp, dtype)
+    cols = None
+    if rows is not None:  # every rank draws the whole state and frame, keeps its rows
+        cols = (f.lo, f.hi)
+        x0, Q0 = (xp.ascontiguousarray(a[..., f.lo : f.hi]) for a in (x0, Q0))
     noise = None
     if sim.sigma > 0:
         n_total = sim.n_warmup_steps + int(round(lyap.t_warmup_tangent / sim.dt)) + sim.n_steps
-        noise = _Noise(sim.sigma, sim.dt, ids, B, net.N, sim.seed, n_total, xp, dtype)
+        noise = _Noise(sim.sigma, sim.dt, ids, B, net.N, sim.seed, n_total, xp, dtype, cols=cols)
     res = lyapunov_spectrum(
         f, x0, dt=sim.dt, t=sim.T, t_ons=lyap.t_ons, t_warmup=sim.t_warmup, t_warmup_tangent=lyap.t_warmup_tangent,
         t_window=lyap.t_window, solver=get_solver(sim.solver), Q0=Q0, xp=xp, macro=MacroSpec.from_params(net),
@@ -1104,4 +1229,13 @@ def lyapunov_run(net: NetworkParams, sim: SimulationParams, lyap: LyapunovParams
         out.update({f"ftle_macro_{m}": v for m, v in res.macro.items()})
     out["macro_growth"], out["macro_offset"] = macro_growth_rate(res.macro_log_dnu, res.macro_lag, align=lyap.macro_align)
     out["macro_log_dnu"], out["macro_lag"] = res.macro_log_dnu, res.macro_lag
+    div = np.asarray(res.divergent, bool).reshape(R, B)
+    if div.any():
+        for name, v in out.items():
+            if name != "window_end" and np.ndim(v) >= 2 and np.shape(v)[:2] == (R, B):
+                v[div] = np.nan
+        which = ", ".join(f"realization {ids[r]} trial {b}" for r, b in zip(*np.nonzero(div)))
+        warnings.warn(f"lyapunov: trajectory diverged (non-finite state or RMS > {DIVERGE:g}), stopped and "
+                      f"marked divergent: {which}", RuntimeWarning, stacklevel=2)
+    out["divergent"] = div
     return out

@@ -204,7 +204,9 @@ def lyapunov_statistics(paths: Sequence, *, sweep: Sequence[str] | None = None, 
         out["spectrum_std"][ix][: sp.shape[-1]] = np.nanstd(sp.reshape(-1, sp.shape[-1]), axis=0)
     out.update(_macro_reduction(data, params, index, grid, class_threshold), class_threshold=float(class_threshold))
     out.update(dims=names, coords=[coord_array(v) for v in values], edges=edges,
-               realization=np.asarray(data[0]["realization"]), n_trials=nB, n_exponents=nk)
+               realization=np.asarray(data[0]["realization"]), n_trials=nB, n_exponents=nk,
+               sizes=sorted({int(p["N"]) for p in params if "N" in p}),
+               durations=sorted({float(p["T"]) for p in params if "T" in p}))
     if theory > 0 and all("g" in p and p.get("gain", "tanh") == "tanh" for p in params):
         out.update(_dmft_reference([float(p["g"]) for p in params], int(theory)))
     return out
@@ -306,7 +308,8 @@ def write_lyapunov_statistics(st: dict, path, *, command: str = "balnet reduce l
     units = param_units()
     with H5Writer(path, kind="lyapunov_stats", params={"sweep": dims}, realization_ids=st["realization"],
                   command=command, sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs]),
-                  macro_classes=json.dumps(list(MACRO_CLASSES)), class_threshold=st["class_threshold"]) as w:
+                  macro_classes=json.dumps(list(MACRO_CLASSES)), class_threshold=st["class_threshold"],
+                  N=json.dumps(st.get("sizes", [])), T=json.dumps(st.get("durations", []))) as w:
         write_sweep_coords(w, dims, st["coords"], units)
         w.coord("realization", st["realization"], long_name="connectivity realization id")
         w.coord("trial", np.arange(st["n_trials"]), long_name="trial")

@@ -15,10 +15,14 @@
       NGD at eta = 1/L, 1 and each method's one-step rate (Karakida & Osawa, NeurIPS 2020).
 
   balnet fim reduce POINT.h5 ... -o summary.h5 [--figure fim.png] [--lr-figure lr.png] [--ngd-figure ngd.png]
+                    [--edge-figure edge.png]
       table of all points (mean and standard error over seeds, theory values),
       fitted exponents d log(y)/d log(M) per series (same parameters but M),
       figures: m_lambda*M, s_lambda, lambda_max/M vs M (markers measured,
-      lines theory), the GD threshold vs M, NGD training error vs step.
+      lines theory), the GD threshold vs M, NGD training error vs step, and the
+      finite-T bulk edge (measured top of the bulk over the old theory (K1-K2)/T
+      against gamma = (T-1)/M0, with the input-overlap Marchenko-Pastur edge, and
+      the edge from the measured first three moments of the bulk against T).
 
 Parameters come from ``--config FILE.yaml`` (flat keys or a ``fim:`` section),
 ``--set KEY=VALUE`` and the flags below, in increasing priority.  All
@@ -59,6 +63,8 @@ def add_arguments(p):
     add_inputs(d, "POINT.h5", "point files (kind=fim)", figure="spectrum statistics vs M, measured and theory")
     d.add_argument("--lr-figure", metavar="PNG", help="GD divergence threshold vs M")
     d.add_argument("--ngd-figure", metavar="PNG", help="NGD training error vs step (widest point)")
+    d.add_argument("--edge-figure", metavar="PNG",
+                   help="finite-T bulk edge: measured / old theory vs (T-1)/M0 with the Marchenko-Pastur edges")
 
 
 def run(args) -> int:
@@ -69,7 +75,7 @@ def run(args) -> int:
     if args.what == "reduce":
 
         reduce_files(args.files, args.output, figure=args.figure, lr_figure=args.lr_figure,
-                     ngd_figure=args.ngd_figure, command="balnet fim reduce")
+                     ngd_figure=args.ngd_figure, edge_figure=args.edge_figure, command="balnet fim reduce")
         return 0
     raise ConfigError(f"unknown fim action {args.what!r}")
 

@@ -14,7 +14,8 @@ every network used and of every selection candidate.
 
 Examples:
   balnet learn --N 200 --g 0.8 --J0 1 --task delayed_association --realizations 8 -o learning.h5
-  balnet learn -c config.yaml --set select_pool=4 --set pretrain=true -o learning.h5 --figure learning.png
+  balnet learn -c config.yaml --set select_pool=4 --set pretrain=true --set spectral_radius=0 -o learning.h5 \
+    --figure learning.png
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ import numpy as np
 
 from ..engine.figures import plot_learning_curves
 from ..engine.io import H5Writer
+from ..engine.memory import local_ranks, require_memory
 from ..engine.parallel import gather_by_realization, rank_work
 from ..engine.params import NetworkParams
 from ..learning.reservoir import LearnParams, learning_run
+from ..model.simulate import memory_estimate
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "learn"
@@ -53,6 +56,9 @@ def run_learning(net: NetworkParams, learn: LearnParams, output, *, progress: bo
     """Compute on every MPI rank, write ``output`` (and ``figure``) from rank 0; returns the arrays on rank 0."""
 
     comm, all_ids, mine, xp = rank_work(learn.realizations, learn.backend)
+    per_rank = -(-learn.realizations // comm.size)
+    require_memory(learning_memory(net, learn, per_rank), f"N={net.N} with {per_rank} learning samples per rank",
+                   ranks=min(comm.size, local_ranks(comm.size)))
     res = learning_run(net, learn, mine, xp=xp, progress=progress and comm.rank == 0) if mine else {}
     a1 = {k: v for k, v in res.items() if k in SAMPLE_AXIS1}
     a0 = {k: res[k] for k in ("ftle_candidates",) if k in res}
@@ -66,6 +72,22 @@ def run_learning(net: NetworkParams, learn: LearnParams, output, *, progress: bo
 
         plot_learning_curves(output, figure)
     return data
+
+
+def learning_memory(net: NetworkParams, learn: LearnParams, samples: int) -> int:
+    """A lower bound of the peak bytes of one rank: the couplings of every condition and the stacking copy
+    (:func:`balnet.model.simulate.memory_estimate`), the ridge Gram matrices (float64), and the collected
+    reservoir states of the training and test data (samples of ``washout + n`` steps; for the trial
+    task ``n`` trials of their full length)."""
+    n_c = len(learn.conditions())
+    itemsize = 4 if learn.dtype == "float32" else 8
+    per = 1
+    if learn.task == "delayed_association":
+        per = learn.t_pre + learn.delay + 2 * learn.jitter + 2 * learn.pulse + learn.t_resp
+    steps = (learn.n_train + learn.n_test) * per + 2 * learn.washout
+    states = samples * steps * net.N
+    gram = samples * net.N * net.N * 8 // itemsize if learn.readout == "ridge" else 0
+    return memory_estimate(net, samples * (n_c + 1), learn.dtype, states=states + gram)
 
 
 def write_learning(path, net: NetworkParams, learn: LearnParams, data: dict, ids, *, n_ranks: int = 1, command: str = ""):

@@ -17,9 +17,13 @@ import numpy as np
 
 from ..chaos.lyapunov import UNITS, LyapunovParams, check_compatible, lyapunov_run
 from ..engine.io import H5Writer
-from ..engine.parallel import gather_by_realization, rank_work
-from ..engine.params import NetworkParams, SimulationParams
+from ..engine.memory import local_ranks, require_memory
+from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
+from ..engine.params import ConfigError, NetworkParams, SimulationParams
+from ..model.partitioned import row_partition
+from ..model.simulate import simulation_memory
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
+from .simulate import check_row_ranks
 
 NAME = "lyapunov"
 HELP = "Lyapunov spectrum, micro and macro FTLE (HDF5)"
@@ -42,6 +46,7 @@ _LONG = {
     "macro_growth": "offset-free macro growth rate per window: slope of log|dnu(t)| over t >= macro_align t_window",
     "macro_offset": "start-direction offset per window: intercept a of log|dnu(t)/dnu(0)| = a + growth t",
     "macro_log_dnu": "log|dnu(t)/dnu(0)| of the linear_nu vector at each lag of each window",
+    "divergent": "1: trajectory stopped, its state became non-finite or its RMS exceeded 1e6 (exponents nan)",
 }
 
 
@@ -61,15 +66,35 @@ def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
     """Measure on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
     check_compatible(net, sim, lyap)
-    comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
-    res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0)
+    rows = None
+    if sim.partition == "rows":
+        try:
+            comm, all_ids, mine, xp, rows = rank_work_rows(sim.realizations, sim.backend, sim.row_ranks)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    else:
+        comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
+    check_row_ranks(net, rows)
+    n_rows = None if rows is None else row_partition(net.N, rows.rank, rows.size).n_local
+    per_rank = max(1, len(mine))
+    require_memory(lyapunov_memory(net, sim, lyap, per_rank, n_rows), f"N={net.N} with {per_rank} realizations per rank",
+                   ranks=min(comm.size, local_ranks(comm.size)))
+    res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0, rows=rows)
     window_end = res.pop("window_end")
     lag = res.pop("macro_lag")
-    data = gather_by_realization(comm, mine, res, all_ids)
+    sent = mine if rows is None or rows.rank == 0 else []  # each group's first rank sends
+    data = gather_by_realization(comm, sent, res, all_ids)
     if comm.rank == 0:
         write_result(output, data, window_end, net, sim, lyap, all_ids, n_ranks=comm.size, command=command, lag=lag)
     comm.barrier()
     return 0
+
+
+def lyapunov_memory(net, sim, lyap, realizations: int, rows: int | None = None) -> int:
+    """Peak bytes of one rank: the simulation's (couplings, states) plus the k tangent vectors of every
+    trial and the solver's copies of them (9 frames with RK4, 8 with Euler, as measured)."""
+    frames = (9 if sim.solver == "rk4" else 8) * realizations * sim.trials * lyap.k * net.N
+    return simulation_memory(net, sim, realizations, rows) + frames * (4 if sim.dtype == "float32" else 8)
 
 
 def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1, command="", lag=None) -> None:
@@ -108,8 +133,11 @@ def write_result(output, data, window_end, net, sim, lyap, all_ids, *, n_ranks=1
             "macro_growth": (*rt, "window"),
             "macro_offset": (*rt, "window"),
             "macro_log_dnu": (*rt, "window", "lag"),
+            "divergent": rt,
         }
         for name, arr in data.items():
+            if name == "divergent":
+                arr = np.asarray(arr).astype(np.int8)
             if name in dims:
                 long = _LONG[name].replace("(macro_method)", f"({lyap.macro_method})")
                 w.variable(name, arr, dims=dims[name], units=UNITS[name], long_name=long)

@@ -3,7 +3,10 @@
 Parameters come from ``--config FILE.yaml`` (flat keys, or sections
 ``network:``/``simulation:``), ``--set KEY=VALUE`` and the flags below, in
 increasing priority.  Under ``mpiexec -n R`` the ranks split the realizations
-(rank r takes k mod R = r); rank 0 writes the file.  Time is in units of tau.
+(rank r takes k mod R = r); rank 0 writes the file.  With --partition rows
+each network is split by rows over groups of --row-ranks ranks (default: all
+ranks), realizations over the groups (ranks = groups x row ranks); the output
+is the same as unpartitioned up to rounding.  Time is in units of tau.
 
 Example:
   balnet simulate --N 1000 --g 2.0 --J0 1.0 --realizations 4 --T 200 -o run.h5
@@ -13,17 +16,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.io import H5Writer, read
-from ..engine.parallel import gather_by_realization, rank_work
+from ..engine.memory import local_ranks, require_memory
+from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
 from ..engine.params import ConfigError, NetworkParams, SimulationParams
-from ..model.simulate import Simulation
+from ..model.network import ROW_BLOCK, row_blocks
+from ..model.partitioned import row_partition
+from ..model.simulate import Simulation, simulation_memory
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
 
 NAME = "simulate"
 HELP = "simulate networks, write population activity (HDF5)"
 ORDER = 10
-
-UNITS = {"time": "tau", "nu_E": "1", "nu_I": "1", "m": "1", "x": "1", "final_state": "1"}
-
 
 def add_arguments(p):
     add_common(p)
@@ -59,12 +62,31 @@ def run(args) -> int:
                           command="balnet simulate")
 
 
+def check_row_ranks(net, rows) -> None:
+    """ConfigError when a row communicator has more ranks than ``J`` has row blocks."""
+    if rows is not None and rows.size > row_blocks(net.N):
+        raise ConfigError(f"N={net.N} has {row_blocks(net.N)} row blocks of {ROW_BLOCK}, fewer than the {rows.size} row ranks")
+
+
 def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
     """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
-    comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
+    rows = None
+    if sim.partition == "rows":
+        try:
+            comm, all_ids, mine, xp, rows = rank_work_rows(sim.realizations, sim.backend, sim.row_ranks)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    else:
+        comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
+    check_row_ranks(net, rows)
+    n_rows = None if rows is None else row_partition(net.N, rows.rank, rows.size).n_local
+    per_rank = max(1, len(mine))
+    require_memory(simulation_memory(net, sim, per_rank, n_rows), f"N={net.N} with {per_rank} realizations per rank",
+                   ranks=min(comm.size, local_ranks(comm.size)))
     x0 = None if x0_all is None else x0_all[mine]
-    s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series)
+    s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series, rows=rows)
+    sent = mine if s.owner else []  # row-partitioned: the group's first rank holds the assembled data
 
     writer = None
     if comm.rank == 0:
@@ -75,7 +97,7 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     state = {"first": True}
 
     def sink(chunk):
-        data = gather_by_realization(comm, mine, chunk.as_dict(), all_ids)
+        data = gather_by_realization(comm, sent, chunk.as_dict(), all_ids)
         if comm.rank != 0:
             return
         if state["first"]:
@@ -97,7 +119,7 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     ok = False
     try:
         s.run(sink, progress=progress and comm.rank == 0)
-        final = gather_by_realization(comm, mine, {"final_state": s.final_state}, all_ids)
+        final = gather_by_realization(comm, sent, {"final_state": s.final_state}, all_ids)
         if comm.rank == 0:
             writer.coord("unit", np.arange(net.N), long_name="neuron index (all)")
             writer.variable("final_state", final["final_state"], dims=("realization", "trial", "unit"), units="1",

@@ -15,13 +15,16 @@ from types import ModuleType
 
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = [
+    "BACKENDS",
     "BackendError",
+    "check_backend",
     "cupy_available",
     "get_xp",
     "array_namespace",
     "to_numpy",
-    "asarray",
     "resolve_dtype",
     "select_device",
     "synchronize",
@@ -31,8 +34,23 @@ __all__ = [
 ]
 
 
-class BackendError(ValueError):
-    """Raised for an unknown or unavailable backend."""
+class BackendError(ConfigError):
+    """Raised for an unknown or unavailable backend (a :class:`ConfigError`: one line, exit status 2)."""
+
+
+BACKENDS = ("auto", "numpy", "cupy")
+
+
+def check_backend(name: str) -> str:
+    """Return ``name`` if it is one of :data:`BACKENDS`, else raise :class:`BackendError`.
+
+    The one validation of a backend string: every parameter record with a
+    ``backend`` field and :func:`get_xp` call it.  Availability of CuPy is
+    checked later, by :func:`get_xp`.
+    """
+    if name not in BACKENDS:
+        raise BackendError(f"backend must be auto, numpy or cupy, got {name!r}")
+    return name
 
 
 _cupy: ModuleType | None = None
@@ -68,17 +86,15 @@ def get_xp(backend: str = "auto") -> ModuleType:
     backend : {"auto", "numpy", "cupy"}
         ``"auto"`` picks CuPy when a GPU is usable, numpy otherwise.
     """
-    if backend == "numpy":
+    if check_backend(backend) == "numpy":
         return np
     if backend == "cupy":
         cp = _import_cupy()
         if cp is None:
             raise BackendError("backend 'cupy' requested but CuPy or a CUDA device is not available")
         return cp
-    if backend == "auto":
-        cp = _import_cupy()
-        return cp if cp is not None else np
-    raise BackendError(f"unknown backend {backend!r} (choose auto, numpy or cupy)")
+    cp = _import_cupy()  # "auto"
+    return cp if cp is not None else np
 
 
 def array_namespace(x) -> ModuleType:
@@ -96,11 +112,6 @@ def to_numpy(x) -> np.ndarray:
     if hasattr(x, "get"):
         return x.get()
     return np.asarray(x)
-
-
-def asarray(x, xp: ModuleType, dtype=None):
-    """``xp.asarray`` that accepts host arrays for CuPy."""
-    return xp.asarray(x, dtype=dtype)
 
 
 def resolve_dtype(name: str):

@@ -65,6 +65,7 @@ PHASE_COLORS = {
     "chaos": "#d73027",
     "cycle": "#fdae61",
     "divergent": "#252525",
+    "undetermined": "#e7d4e8",
 }
 
 
@@ -98,10 +99,11 @@ def plot_phase_diagram(h5, out) -> None:
     """Phase diagram of a ``kind="phase_diagram"`` file.
 
     Two swept parameters: one pie per grid point with the fraction of
-    realizations x trials in each phase (left), and the mean largest Lyapunov
-    exponent [1/tau] when known, else the mean synchrony, as a heat map (right).
-    One parameter: stacked bars of the fractions; otherwise stacked bars over
-    the flattened list of points.
+    realizations x trials in each phase, the largest class written under it with its
+    Wilson interval (left), and the mean largest Lyapunov exponent [1/tau] when known,
+    else the mean synchrony, as a heat map (right).  Otherwise grouped bars of the
+    fractions per point with their Wilson intervals as error bars.  The title gives
+    ``N`` and ``T`` of the runs.
     """
     import json
 
@@ -123,6 +125,11 @@ def plot_phase_diagram(h5, out) -> None:
             warnings.simplefilter("ignore", RuntimeWarning)
             side_mean = np.nanmean(side, axis=(-2, -1)) if side.ndim >= 2 else side
     n_real = a["labels"].shape[-2] * a["labels"].shape[-1]
+    have_ci = "fractions_lo" in a and "fractions_hi" in a
+    flo = np.asarray(a["fractions_lo"], float) if have_ci else fr
+    fhi = np.asarray(a["fractions_hi"], float) if have_ci else fr
+    level = str(attrs.get("interval", "Wilson score interval"))
+    nt = _size_duration(attrs)
 
     if len(dims) == 2:
         nx, ny = len(coords[0]), len(coords[1])
@@ -137,6 +144,10 @@ def plot_phase_diagram(h5, out) -> None:
                 lw = 0.6 if (f > 0).sum() > 1 else 0.0
                 ax.pie(f, colors=colors, center=(i, j), radius=0.42, frame=True, startangle=90,
                        counterclock=False, wedgeprops=dict(linewidth=lw, edgecolor="white"))
+                if have_ci:
+                    k = int(np.argmax(f))
+                    ax.text(i, j - 0.44, f"{phases[k]} {f[k]:.2f}\n[{flo[i, j, k]:.2f}, {fhi[i, j, k]:.2f}]",
+                            ha="center", va="top", fontsize=5.5, linespacing=0.9, color="#606060")
         ax.set_xlim(-0.6, nx - 0.4)
         ax.set_ylim(-0.6, ny - 0.4)
         ax.set_aspect("equal")
@@ -144,7 +155,8 @@ def plot_phase_diagram(h5, out) -> None:
         ax.set_yticks(range(ny), [_fmt(v) for v in coords[1]])
         ax.set_xlabel(dims[0])
         ax.set_ylabel(dims[1])
-        ax.set_title(f"phase fractions ({n_real} realizations x trials per point)", fontsize=9)
+        ax.set_title(f"phase fractions ({n_real} realizations x trials per point; {nt})\n"
+                     f"under each pie: largest class [{level}]", fontsize=8)
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
         ax.legend(handles, phases, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
         im = ax2.imshow(side_mean.T, origin="lower", aspect="auto",
@@ -165,17 +177,20 @@ def plot_phase_diagram(h5, out) -> None:
         ax2.set_title(side_label, fontsize=9)
     else:
         pts = _point_labels(dims, coords)
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(pts) + 2.5), 3.6))
+        fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(pts) + 2.5), 3.6))
         xs = np.arange(len(pts))
-        bottom = np.zeros(len(pts))
-        for k, (name, c) in enumerate(zip(phases, colors)):
-            h = np.array([fr[ix][k] for ix, _ in pts])
-            h = np.nan_to_num(h)
-            ax.bar(xs, h, bottom=bottom, color=c, label=name, width=0.8)
-            bottom += h
+        shown = [k for k in range(len(phases)) if np.nan_to_num(np.array([fr[ix][k] for ix, _ in pts])).any()] or [0]
+        w = 0.8 / len(shown)
+        for j, k in enumerate(shown):
+            h = np.nan_to_num(np.array([fr[ix][k] for ix, _ in pts]))
+            lo = np.nan_to_num(np.array([flo[ix][k] for ix, _ in pts]))
+            hi = np.nan_to_num(np.array([fhi[ix][k] for ix, _ in pts]))
+            ax.bar(xs - 0.4 + (j + 0.5) * w, h, width=w, color=colors[k], label=phases[k], edgecolor="0.3", lw=0.4,
+                   yerr=np.stack([h - lo, hi - h]) if have_ci else None, capsize=2, error_kw=dict(lw=0.8))
         ax.set_xticks(xs, [lab for _, lab in pts], rotation=45 if len(pts) > 4 else 0, ha="right" if len(pts) > 4 else "center")
         ax.set_ylabel("fraction of realizations x trials")
-        ax.set_ylim(0, 1)
+        ax.set_title(f"{n_real} realizations x trials per point; {nt}; bars: {level}", fontsize=8)
+        ax.set_ylim(0, 1.02)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     save(fig, out)
 
@@ -239,7 +254,9 @@ def plot_lyapunov_stats(h5, out) -> None:
             axes[1].fill_between(xs[:n], m - sd, m + sd, color=col, alpha=0.12)
         axes[2].plot(xs[:n], get("fraction_positive"), color=col, marker="o", label=lab or None)
     if "dmft_lambda_max" in a and xlabel == "g":  # SCS mean-field reference (J0 = 0, N -> infinity)
-        axes[0].plot(a["dmft_g"], a["dmft_lambda_max"], "k--", lw=1.2, label=r"DMFT ($J_0 = 0$, $N\to\infty$)")
+        axes[0].plot(a["dmft_g"], a["dmft_lambda_max"], "k--", lw=1.2,
+                     label=r"DMFT ($J_0 = 0$, $N\to\infty$)" + "\n" + f"simulation: {_size_duration(attrs)};"
+                     + "\nfinite N expected below DMFT")
         axes[0].legend(fontsize=8, frameon=False)
     for ax in axes[:2]:
         ax.axhline(0, color="0.5", lw=0.8)
@@ -256,6 +273,21 @@ def plot_lyapunov_stats(h5, out) -> None:
             ax.set_xticks(xs, [_fmt(v) for v in x] if nd else [""])
     fig.tight_layout()
     save(fig, out)
+
+
+def _size_duration(attrs) -> str:
+    """``"N = 200, T = 150 tau"`` from the ``N`` and ``T`` attributes (JSON lists) of a reduction file."""
+    import json
+
+    def vals(k):
+        v = attrs.get(k)
+        try:
+            v = json.loads(v) if isinstance(v, str) else list(np.ravel(v)) if v is not None else []
+        except ValueError:
+            v = []
+        return ", ".join(_fmt(x) for x in v) or "?"
+
+    return f"N = {vals('N')}, T = {vals('T')} $\\tau$"
 
 
 def plot_macro_ftle(h5, out) -> None:
@@ -399,6 +431,7 @@ def plot_learning_curves(h5, out) -> None:
             band(axes[1], n, a[score][i], col, c)
         else:
             band(axes[1], n, a["train_nrmse"][i], col, c)
+    axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--", label="NRMSE = 1 (mean predictor)")
     axes[0].set_xscale("log")
     axes[0].set_xlabel(f"training size [{unit}s]")
     axes[0].set_ylabel("test NRMSE (dotted: train" + (", dashed: GP theory)" if "gp_predicted_nrmse" in a else ")"))
@@ -412,6 +445,7 @@ def plot_learning_curves(h5, out) -> None:
         for i, c in enumerate(conds):
             ax.scatter(a["ftle_macro"][i], a["test_nrmse"][i, :, -1], s=14, color=colors[i % len(colors)], label=c)
         ax.axvline(0.0, color="k", lw=0.5)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
         ax.set_xlabel(r"macro FTLE [$1/\tau$]")
         ax.set_ylabel(f"test NRMSE at n={n[-1]}")
         k += 1
@@ -421,6 +455,7 @@ def plot_learning_curves(h5, out) -> None:
         for i, c in enumerate(conds):
             band(ax, ep, a["epoch_test_nrmse"][i], colors[i % len(colors)], c)
             ax.plot(ep, np.nanmedian(a["epoch_train_nrmse"][i], 0), ":", color=colors[i % len(colors)], lw=1)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"test NRMSE at n={n[-1]} (dotted: train)")
     p = attrs["params"]
@@ -452,6 +487,7 @@ def plot_sweep_learning_curves(h5, out, max_points: int = 12) -> None:
             ax.plot(n, med, "o-", ms=3, color=colors[i % len(colors)], label=c)
             ax.fill_between(n, a["test_nrmse_q25"][ix][i], a["test_nrmse_q75"][ix][i], color=colors[i % len(colors)],
                             alpha=0.2, lw=0)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--", label="NRMSE = 1")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(label, fontsize=9)
@@ -463,6 +499,110 @@ def plot_sweep_learning_curves(h5, out, max_points: int = 12) -> None:
         ax.set_ylabel("test NRMSE")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"learning curves: {attrs.get('task', '')} / {attrs.get('readout', '')} "
-                 f"(median and IQR over {len(a['realization'])} networks)", fontsize=10)
+                 f"(median and IQR over {len(a['realization'])} networks; dashed: NRMSE = 1, the mean predictor)",
+                 fontsize=10)
     fig.tight_layout()
     save(fig, out)
+
+
+# -- the claims' experiments (balnet experiment) ------------------------------------------------------
+def plot_experiment(h5, out) -> None:
+    """Figure of a ``balnet experiment`` file: per-pool paired scores of every condition (lines join the same
+    pool), the p-values of the paired Wilcoxon tests in the titles, and the experiment's own panel (example
+    outputs, learning curves, EH training error)."""
+    import json
+
+    plt = _plt()
+    a, attrs = read(h5)
+    name = attrs["experiment"]
+    conds = [c for c in str(attrs.get("conditions", "")).split(",") if c]
+    stats = json.loads(attrs.get("stats", "{}"))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    def paired_panel(ax, y, labels, ylabel, keys):
+        x = np.arange(len(labels))
+        for row in np.asarray(y).T:
+            ax.plot(x, row, "-", color="0.75", lw=0.6)
+        for i in x:
+            ax.plot(np.full(y.shape[1], i), y[i], "o", ms=3, color=colors[i % len(colors)])
+            ax.plot([i - 0.2, i + 0.2], [np.median(y[i])] * 2, "k-", lw=1.5)
+        ax.set_xticks(x, labels)
+        ax.set_ylabel(ylabel)
+        ax.set_title("\n".join(f"{k}: p={stats[k]['p']:.2g}" for k in keys if k in stats), fontsize=7)
+
+    if name == "target":
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+        paired_panel(axes[0], a["test_nrmse"].mean(-1), conds, "test NRMSE (mean over initial states)",
+                     ["lowest_vs_random_mean_nrmse", "nearest0_vs_random_mean_nrmse"])
+        axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--")
+        paired_panel(axes[1], a["test_nrmse"].std(-1), conds, "SD of NRMSE over initial states",
+                     ["lowest_vs_random_sd_nrmse", "nearest0_vs_random_sd_nrmse"])
+        paired_panel(axes[2], a["output_spread"], conds, "output spread over initial states / std(y)",
+                     ["lowest_vs_random_output_spread", "nearest0_vs_random_output_spread"])
+        ax = axes[3]
+        for i, c in enumerate(conds):
+            ax.plot(a["example_output"][i].T, color=colors[i % len(colors)], lw=0.6, alpha=0.7)
+        ax.plot(a["target"], "k--", lw=1.2, label="target")
+        ax.set_xlabel("sample")
+        ax.set_ylabel("closed-loop output, pool 0")
+        ax.legend(fontsize=7)
+        fig.suptitle("target generation: selection by macro FTLE vs random (paired over pools)", fontsize=10)
+    elif name == "association":
+        fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6))
+        paired_panel(axes[0], a["test_nrmse"], conds, "test NRMSE",
+                     ["pretrained_vs_untrained_nrmse", "pretrained_vs_random_nrmse"])
+        axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--")
+        paired_panel(axes[1], a["accuracy"], conds, "accuracy", [])
+        ax = axes[2]
+        ax.plot(a["ftle_initial"], a["ftle_pretrained"], "o", ms=4)
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_xlabel(r"macro FTLE before [$1/\tau$]")
+        ax.set_ylabel(r"macro FTLE after pre-training [$1/\tau$]")
+        fig.suptitle("delayed association: pre-training toward macro FTLE 0 vs untrained vs random change "
+                     "of the same norm", fontsize=10)
+    elif name == "curves":
+        levels = a["noise_levels"]
+        readouts = ["ridge", "sgd", "gpsgd"]
+        fig, axes = plt.subplots(1, len(levels), figsize=(4.4 * len(levels), 3.6), squeeze=False)
+        for j, lv in enumerate(levels):
+            ax = axes[0, j]
+            for b, ro in enumerate(readouts):
+                y = a["test_nrmse"][j, b]
+                ax.plot(a["n_train"], np.median(y, 0), "o-", ms=3, color=colors[b], label=ro)
+                ax.fill_between(a["n_train"], np.percentile(y, 25, 0), np.percentile(y, 75, 0), color=colors[b],
+                                alpha=0.2, lw=0)
+            ax.axhline(1.0, color="0.4", lw=0.8, ls="--", label="NRMSE = 1")
+            ax.set_xscale("log")
+            ax.set_xlabel("training trials")
+            ax.set_ylabel("test NRMSE (clean targets)")
+            keys = [k for k in stats if k.startswith(f"noise{lv}_") and k.endswith("gpsgd_vs_sgd")]
+            ax.set_title(f"label noise {lv}: " + "; ".join(f"{k.split('_')[1]} gp-sgd p={stats[k]['p']:.2g}"
+                                                           for k in keys), fontsize=7)
+            ax.legend(fontsize=7)
+        fig.suptitle("learning curves under label noise: ridge, plain SGD, GP-regularized SGD", fontsize=10)
+    elif name == "reward":
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        paired_panel(axes[0], a["test_nrmse"], conds, "free-running test NRMSE", ["eh_vs_force_nrmse"])
+        axes[0].axhline(1.0, color="0.4", lw=0.8, ls="--")
+        axes[0].set_yscale("log")
+        ax = axes[1]
+        c = a["eh_train_curve"]
+        ax.plot(np.median(c, 0), "-")
+        ax.fill_between(np.arange(c.shape[1]), np.percentile(c, 25, 0), np.percentile(c, 75, 0), alpha=0.2, lw=0)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+        ax.set_xlabel("target period")
+        ax.set_ylabel("EH training NRMSE (with exploration)")
+        ax = axes[2]
+        ax.plot(a["target_test"], "k--", lw=1, label="target")
+        ax.plot(a["eh_test_output"], lw=0.8, label="EH")
+        ax.plot(a["force_test_output"], lw=0.8, label="FORCE")
+        ax.set_xlabel("free-running sample")
+        ax.legend(fontsize=7)
+        fig.suptitle("reward-modulated Hebbian readout (Hoerzer et al. 2014) vs FORCE", fontsize=10)
+    else:
+        raise ValueError(f"unknown experiment {name!r}")
+    fig.tight_layout()
+    save(fig, out)
+
+
+__all__ += ["plot_experiment"]

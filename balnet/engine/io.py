@@ -2,7 +2,7 @@
 
 Layout of every balnet file (``kind`` attribute tells which command wrote it):
 
-* file attributes: ``balnet_version``, ``kind``, ``params`` (JSON of every
+* file attributes: ``balnet_version``, ``format_version`` (:data:`FORMAT_VERSION`), ``kind``, ``params`` (JSON of every
   parameter record), ``root_seed``, ``realization_ids``, ``n_ranks``, ``dt``,
   ``units`` (JSON: dataset -> unit), ``created`` (UTC ISO time), ``command``;
 * coordinate datasets that are HDF5 *dimension scales* (``time``,
@@ -31,13 +31,22 @@ from ._version import __version__
 from .params import ConfigError
 
 __all__ = [
+    "FORMAT_VERSION",
     "atomic_path",
+    "check_output",
+    "FIGURE_FORMATS",
     "H5Writer",
     "read",
     "read_attrs",
     "summarize",
     "version",
 ]
+
+
+#: Version of the file format and of what its numbers mean.  2: connectivity drawn in row blocks of
+#: 256 rows, block b of realization k from stream (k, CONNECTIVITY, b) (version 1: one stream
+#: (k, CONNECTIVITY) for the whole matrix), so a given seed gives a different J than in version 1.
+FORMAT_VERSION = 2
 
 
 def version() -> str:
@@ -62,6 +71,50 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+# what matplotlib's savefig writes (by file extension)
+FIGURE_FORMATS = ("eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff", "webp")
+
+
+def check_output(path, *, overwrite: bool = False, inputs: Sequence = (), figure: bool = False) -> None:
+    """Refuse an output path before any computation, with a one-line :class:`ConfigError`.
+
+    Refused: a path that is one of ``inputs`` (always, even with ``overwrite``); an existing
+    directory; an existing file unless ``overwrite``; a figure whose extension matplotlib
+    cannot write (``figure``); a place where no file can be created (the nearest existing
+    directory above the path is probed by creating and removing a hidden file in it, because
+    permission bits say nothing for root or for read-only file systems like /proc).
+    """
+    p = Path(path)
+    for q in inputs:
+        try:
+            same = p.exists() and Path(q).exists() and os.path.samefile(p, q)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"output {path} is also an input: choose another output path")
+    if p.is_dir():
+        raise ConfigError(f"output {path} is a directory")
+    if figure:
+        ext = p.suffix.lower().lstrip(".")
+        if ext not in FIGURE_FORMATS:
+            raise ConfigError(f"figure {path}: unknown format {('.' + ext) if ext else '(no extension)'}; "
+                              f"use .png, .pdf or .svg")
+    if p.exists() and not overwrite:
+        raise ConfigError(f"{path} exists (add --overwrite to replace it)")
+    parent = p.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: {parent} is not a directory")
+    probe = parent / f".{p.name}.probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e} in {parent}") from None
 
 
 def _jsonable(obj):
@@ -106,6 +159,7 @@ class H5Writer:
         self.kind = kind
         self._attrs = dict(
             balnet_version=version(),
+            format_version=FORMAT_VERSION,
             kind=kind,
             params=json.dumps(params, default=_jsonable, sort_keys=True),
             root_seed=-1 if root_seed is None else int(root_seed),

@@ -3,20 +3,27 @@
 Rank ``r`` of ``R`` takes realizations ``k`` with ``k mod R == r``.  Each
 realization draws from its own spawned stream (:mod:`balnet.engine.random`), and the
 batched step treats realizations independently, so results do not depend on
-``R``.  ``mpi4py`` is imported only when the process was started by an MPI
+``R``.
+
+Row partitions (:func:`rank_work_rows`): the ranks form ``G`` realization
+groups of ``P`` ranks each (``ranks = G x P``); group ``g`` takes realizations
+``k mod G == g`` and its ``P`` ranks share each network by rows, talking over
+the group's own communicator (:func:`allgather_last`, :func:`allreduce_sum`,
+:func:`gather_last`).  ``mpi4py`` is imported only when the process was started by an MPI
 launcher (or ``BALNET_MPI=1``); otherwise a serial stand-in is used.
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from .backend import get_xp, select_device
 
-__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "root_first", "RankWork", "rank_work"]
+__all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "RankWork", "rank_work",
+           "RankRows", "rank_work_rows", "split_rows", "allgather_last", "allreduce_sum", "gather_last"]
 
 _LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
 
@@ -44,6 +51,9 @@ class SerialComm:
 
     def barrier(self):
         pass
+
+    def Split(self, color=0, key=0):
+        return self
 
     def Abort(self, code=1):
         sys.exit(code)
@@ -117,20 +127,6 @@ def gather_by_realization(comm, local_ids: Sequence[int], arrays: dict[str, np.n
     return out
 
 
-def root_first(comm, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` on rank 0 and broadcast its result (or its exception) to all ranks."""
-    res, err = None, None
-    if comm.rank == 0:
-        try:
-            res = fn()
-        except Exception as e:  # propagated to every rank
-            err = e
-    res, err = comm.bcast((res, err), root=0)
-    if err is not None:
-        raise err
-    return res
-
-
 class RankWork(NamedTuple):
     """What one MPI rank computes: ``comm``, all realization ids, this rank's share, the array module."""
 
@@ -152,3 +148,137 @@ def rank_work(n_realizations: int, backend: str = "auto") -> RankWork:
     if xp is not np:
         select_device(local_rank(comm))
     return RankWork(comm, all_ids, my_share(all_ids, comm), xp)
+
+
+class RankRows(NamedTuple):
+    """:class:`RankWork` of a row-partitioned run plus ``rows``, the communicator of this rank's realization group."""
+
+    comm: Any
+    all_ids: list
+    mine: list
+    xp: Any
+    rows: Any
+
+
+def split_rows(comm, row_ranks: int = 0):
+    """``(rows, group, n_groups)``: split ``comm`` into groups of ``row_ranks`` consecutive ranks (0: one group).
+
+    Raises ``ValueError`` unless ``row_ranks`` divides the number of ranks.
+    """
+    size = comm.size
+    P = size if row_ranks in (0, None) else int(row_ranks)
+    if P < 1 or size % P:
+        raise ValueError(f"row_ranks={row_ranks} does not divide the {size} MPI ranks")
+    group = comm.rank // P
+    rows = comm if P == size else comm.Split(group, comm.rank % P)
+    return rows, group, size // P
+
+
+def rank_work_rows(n_realizations: int, backend: str = "auto", row_ranks: int = 0) -> RankRows:
+    """Like :func:`rank_work`, for row-partitioned networks: realizations split over groups, rows within a group.
+
+    Group ``g`` of ``G`` takes realizations ``k mod G == g``; every rank of the group
+    lists them in ``mine`` (each holds its block of rows of all of them).
+    """
+    comm = get_comm()
+    rows, group, n_groups = split_rows(comm, row_ranks)
+    all_ids = list(range(n_realizations))
+    xp = get_xp(backend)
+    if xp is not np:
+        select_device(local_rank(comm))
+    return RankRows(comm, all_ids, all_ids[group::n_groups], xp, rows)
+
+
+def _mpi_dtype(a):
+    from mpi4py import MPI
+
+    return MPI._typedict[np.dtype(a.dtype).char]
+
+
+def _cuda_aware() -> bool:
+    return os.environ.get("BALNET_CUDA_AWARE_MPI", "") == "1"
+
+
+def _sync(a) -> None:
+    if not isinstance(a, np.ndarray):  # a device array: finish its kernels before MPI reads it
+        import cupy
+
+        cupy.cuda.get_current_stream().synchronize()
+
+
+def allgather_last(comm, local, full, counts: Sequence[int], packed=None):
+    """Gather the last-axis blocks of every rank into ``full`` (shape ``local.shape[:-1] + (sum(counts),)``).
+
+    Rank ``p`` contributes ``local`` (C-contiguous) of last length ``counts[p]``.
+    One ``Allgatherv``.  When the leading shape is 1 it lands in ``full``
+    directly; otherwise the rank-major result lands in ``packed`` (a flat
+    buffer of ``full.size`` elements on the receiving side, allocated when
+    ``None``) and is copied into place, ``O(full.size)`` work.  Device arrays
+    go through MPI as they are with ``BALNET_CUDA_AWARE_MPI=1`` (CUDA-aware
+    MPI), else staged through the host.  Returns ``full``.
+    """
+    if comm.size == 1:
+        full[...] = local
+        return full
+    on_device = not isinstance(local, np.ndarray)
+    staged = on_device and not _cuda_aware()
+    _sync(local)
+    src = local.get() if staged else local
+    lead = int(np.prod(local.shape[:-1], dtype=np.int64))
+    if lead == 1 and not staged:
+        recv = full
+    elif packed is not None:
+        recv = packed
+    else:
+        recv = np.empty(full.size, dtype=src.dtype) if staged or not on_device else _empty_like_flat(full)
+    cnt = [lead * int(c) for c in counts]
+    displ = [int(d) for d in np.concatenate([[0], np.cumsum(cnt)[:-1]])]
+    comm.Allgatherv(src, [recv, cnt, displ, _mpi_dtype(src)])
+    if recv is full:
+        return full
+    flat = recv.reshape(-1)
+    lo = 0
+    for c in counts:
+        piece = flat[lead * lo : lead * (lo + c)].reshape(*full.shape[:-1], c)
+        full[..., lo : lo + c] = _to(full, piece)
+        lo += c
+    return full
+
+
+def _empty_like_flat(a):
+    import cupy
+
+    return cupy.empty(a.size, dtype=a.dtype)
+
+
+def _to(like, a):
+    """``a`` on the array module of ``like``."""
+    if isinstance(like, np.ndarray):
+        return a
+    import cupy
+
+    return cupy.asarray(a)
+
+
+def allreduce_sum(comm, a):
+    """Sum ``a`` over the ranks of ``comm`` in place (one ``Allreduce``); returns ``a``."""
+    if comm.size == 1:
+        return a
+    from mpi4py import MPI
+
+    if isinstance(a, np.ndarray) or _cuda_aware():
+        _sync(a)
+        comm.Allreduce(MPI.IN_PLACE, a, op=MPI.SUM)
+        return a
+    h = a.get()
+    comm.Allreduce(MPI.IN_PLACE, h, op=MPI.SUM)
+    a.set(h)
+    return a
+
+
+def gather_last(comm, local: np.ndarray, root: int = 0):
+    """Host arrays concatenated along the last axis in rank order on ``root`` (``None`` elsewhere)."""
+    if comm.size == 1:
+        return local
+    parts = comm.gather(np.ascontiguousarray(local), root=root)
+    return np.concatenate(parts, axis=-1) if comm.rank == root else None

@@ -14,21 +14,27 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import yaml
+
+from .backend import check_backend
+from .errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "NetworkParams",
     "SimulationParams",
     "from_mapping",
+    "check_together",
     "describe",
     "load_yaml",
 ]
 
 GAINS = ("tanh", "relu", "sigmoid")
 SOLVERS = ("euler", "rk4")
-
-
-class ConfigError(ValueError):
-    """Bad user input: printed as one line by the CLI, exit code 2."""
+#: the largest step [tau] the explicit solvers take: the leak -x alone makes Euler's update
+#: x + dt (-x) = (1 - dt) x flip sign for dt > 1 (an oscillating artefact), and at dt >= 1 neither
+#: solver follows the continuous dynamics any more
+DT_MAX = 1.0
 
 
 def _f(default, help: str, unit: str = ""):
@@ -99,6 +105,8 @@ class SimulationParams:
     dtype: str = _f("float64", "float32 or float64")
     backend: str = _f("auto", "auto, numpy or cupy")
     chunk: int = _f(1000, "recorded samples per write (memory bound of the recorder)")
+    partition: str = _f("none", "none, or rows: each MPI rank of a realization group holds a block of rows of J")
+    row_ranks: int = _f(0, "ranks per row-partitioned realization group (0: all ranks); ranks = groups x row_ranks")
 
     def validate(self) -> None:
         for name in ("T", "dt"):
@@ -111,6 +119,9 @@ class SimulationParams:
             raise ConfigError(f"dt={self.dt} exceeds T={self.T}")
         if self.solver not in SOLVERS:
             raise ConfigError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if self.dt >= DT_MAX:
+            raise ConfigError(f"dt={self.dt} is not below tau=1: the explicit solver {self.solver} does not follow "
+                              f"the dynamics at such steps (use dt <= 0.1)")
         for name in ("record_every", "trials", "realizations", "chunk"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
@@ -122,8 +133,11 @@ class SimulationParams:
             raise ConfigError("init_std and sigma must be >= 0")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
+        if self.partition not in ("none", "rows"):
+            raise ConfigError(f"partition must be none or rows, got {self.partition!r}")
+        if self.row_ranks < 0:
+            raise ConfigError(f"row_ranks must be >= 0, got {self.row_ranks}")
 
     @property
     def n_warmup_steps(self) -> int:
@@ -149,6 +163,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
         if base == "int":
             if isinstance(value, bool):
                 raise ValueError
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite integer, got {value!r}")
             if isinstance(value, float):
                 if not value.is_integer():
                     raise ValueError
@@ -158,8 +174,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             v = float(value)
-            if math.isnan(v):
-                raise ValueError
+            if not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
             return v
         if base == "str":
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -173,6 +189,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
             if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
                 return value.lower() in ("true", "yes", "1")
             raise ValueError
+    except ConfigError:
+        raise
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be of type {base}, got {value!r}") from None
     return value
@@ -199,6 +217,15 @@ def from_mapping(cls, mapping: Mapping[str, Any] | None = None, *, strict: bool 
     return obj
 
 
+def check_together(*records) -> None:
+    """Cross-record checks (one-line :class:`ConfigError`) of the records one command uses together:
+    ``n_record <= N`` for a network and a simulation."""
+    by = {type(r).__name__: r for r in records}
+    net, sim = by.get("NetworkParams"), by.get("SimulationParams")
+    if net is not None and sim is not None and sim.n_record > net.N:
+        raise ConfigError(f"n_record={sim.n_record} exceeds N={net.N}: at most N neurons can be recorded")
+
+
 def describe(cls) -> list[tuple[str, Any, str, str]]:
     """(name, default, unit, help) for every field: used by CLI help and docs."""
     return [(f.name, f.default, f.metadata.get("unit", ""), f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
@@ -206,8 +233,6 @@ def describe(cls) -> list[tuple[str, Any, str, str]]:
 
 def load_yaml(path) -> dict:
     """Read a YAML mapping with a one-line error for unreadable or malformed files."""
-    import yaml
-
     try:
         with open(path) as fh:
             data = yaml.safe_load(fh)
@@ -218,7 +243,7 @@ def load_yaml(path) -> dict:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path} is not valid YAML{where}") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path} is empty: it must hold a mapping of parameters")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of parameters, not {type(data).__name__}")
     return data

@@ -7,6 +7,7 @@ tables) reads the flat parameters of its input files (:func:`flat_params`), plac
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "coord_array",
     "write_sweep_coords",
     "param_units",
+    "point_seed",
 ]
 
 
@@ -52,14 +54,21 @@ def sweep_grid(param_sets: Sequence[Mapping], sweep: Sequence[str] | None = None
     """
     if not param_sets:
         raise ConfigError("no input files")
-    if sweep is None:
-        keys = sorted(set().union(*param_sets))
-        sweep = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in param_sets}) > 1]
+    keys = sorted(set().union(*param_sets))
+    differ = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in param_sets}) > 1]
+    auto = sweep is None
+    if auto:
+        sweep = differ
     names = list(sweep)
     for n in names:
         for p in param_sets:
             if n not in p:
                 raise ConfigError(f"swept parameter {n!r} is not a parameter of the input files")
+    fixed = [k for k in differ if k not in names]
+    if fixed:
+        vals = sorted({json.dumps(p.get(k)) for p in param_sets for k in fixed[:1]})
+        raise ConfigError(f"input files differ in {fixed[0]} ({', '.join(vals)}), which is not swept "
+                          f"(--sweep {' '.join(names)}): they do not belong to one sweep")
     values = [sorted({p[n] for p in param_sets}, key=lambda v: (v is None, v)) for n in names]
     index = [tuple(vals.index(p[n]) for n, vals in zip(names, values)) for p in param_sets]
     seen = {}
@@ -68,6 +77,11 @@ def sweep_grid(param_sets: Sequence[Mapping], sweep: Sequence[str] | None = None
             where = ", ".join(f"{n}={param_sets[i][n]}" for n in names) or "(no swept parameters)"
             raise ConfigError(f"two input files at the same sweep point {where}")
         seen[ix] = i
+    size = int(np.prod([len(v) for v in values]))
+    if auto and len(index) < size:
+        raise ConfigError(f"the {len(index)} input files do not fill the grid of {' x '.join(names)} "
+                          f"({size} points): they differ in {', '.join(names)}; leave out the files of another "
+                          f"sweep or name the swept parameters with --sweep")
     return names, values, index
 
 
@@ -86,3 +100,19 @@ def write_sweep_coords(w, dims, coords, units):
 def param_units() -> dict:
 
     return {n: u for cls in (NetworkParams, SimulationParams) for n, _, u, _ in describe(cls)}
+
+
+def point_seed(seed: int, point: Mapping) -> int:
+    r"""Root seed of one sweep point for *independent draws* across the points of a sweep.
+
+    By default every point of a sweep uses the same root seed, so realization ``k`` draws the same
+    random matrix ``z`` (and initial states) at every ``(g, J0, ...)``: common random numbers, which
+    make differences between points smooth but the points' counts not independent samples.  With
+    ``independent_points: true`` the pipeline gives point ``p`` the root seed
+    ``SeedSequence([seed, crc32(p)]).generate_state(1)[0]``, where ``crc32(p)`` hashes the point's
+    swept values as canonical JSON (sorted keys): deterministic, independent of the order of the
+    sweep, different for different points (up to 32-bit collisions), and recorded in each file's
+    ``seed`` attribute like any root seed.
+    """
+    key = json.dumps({str(k): (v.item() if hasattr(v, "item") else v) for k, v in point.items()}, sort_keys=True)
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(key.encode())]).generate_state(1)[0])

@@ -5,8 +5,12 @@ switchable in :class:`balnet.learning.reservoir.LearnParams`:
 
 1. **Selection** (``select_pool = P > 1``): of ``P`` candidate realizations,
    keep the one whose measured macro finite-time Lyapunov exponent (FTLE) is
-   lowest (:func:`select_lowest`; :func:`select_index` also offers the
-   highest and the one closest to a target, for comparison).
+   closest to ``ftle_target`` (0 by default; :func:`select_index`, which also
+   offers the grant's rule, the lowest, and the highest).  The default follows
+   the measurements: the lowest FTLE made closed-loop target generation worse
+   than a random pick and than the FTLE nearest 0 (16 pools, Wilcoxon p = 0.008
+   and 0.001), and delayed association worse (below);
+   docs/learning_experiments.md.
 2. **Pre-training** (``pretrain = true``): change the recurrent couplings of a
    realization so that its measured macro FTLE approaches a target (0 by
    default: marginal stability of the population mode, for tasks that must
@@ -18,6 +22,15 @@ Macro FTLE.  Measured by :func:`macro_ftle` with the Lyapunov module
 windows and trials), on the autonomous network (no task input), from the
 realization's own initial-state streams, so that re-measuring a modified
 network uses the same initial states (common random numbers).
+
+Spectral radius.  When ``LearnParams.spectral_radius`` :math:`\rho > 0` the trained network
+is :math:`c_k J_k` with :math:`c_k = \rho/\max_i|\lambda_i(J_k)|`, which is exactly realization
+``k`` drawn with ``J0``, ``g`` (``g_E``, ``g_I``) multiplied by :math:`c_k`
+(:func:`scaled_network`); :func:`macro_ftle` measures that network, so selection keeps the network
+that is trained.  Pre-training is refused with :math:`\rho > 0` (``SPECTRAL_PRETRAIN_ERROR``,
+set ``spectral_radius: 0``): the rescale applied after it would multiply each tuned matrix back to
+radius :math:`\rho`, so the trained network would not be the one whose FTLE was tuned (tuning ``g``
+mostly changes the overall gain, which the rescale removes).
 
 Pre-training algorithm (ours; a measured one-dimensional root search, not a
 gradient method).  The couplings of realization ``k`` are redrawn from the
@@ -84,8 +97,15 @@ from ..engine.backend import get_xp, resolve_dtype
 from ..engine.params import ConfigError, NetworkParams, SimulationParams, from_mapping
 from ..model.network import realization_couplings
 
-__all__ = ["lyapunov_records", "macro_ftle", "select_lowest", "select_index", "tuned_couplings", "pretrain_networks"]
+__all__ = ["lyapunov_records", "radius_factors", "scaled_network", "macro_ftle", "select_lowest", "select_index",
+           "tuned_couplings", "pretrain_networks"]
 
+
+
+#: Pre-training tunes a coupling scale per realization; the exact spectral-radius rescale that
+#: build_reservoir applies afterwards would multiply the tuned matrix back to the same radius.
+SPECTRAL_PRETRAIN_ERROR = ("pretrain needs spectral_radius 0 (the exact rescale after pre-training would undo the "
+                           "tuned FTLE): set spectral_radius: 0")
 
 
 def lyapunov_records(learn, n_realizations: int = 1):
@@ -109,8 +129,40 @@ def lyapunov_records(learn, n_realizations: int = 1):
     return sim, lyap
 
 
+def radius_factors(net: NetworkParams, ids: Sequence[int], rho: float, root_seed: int, dtype=np.float64) -> np.ndarray:
+    r"""Spectral-radius factors :math:`c_k = \rho / \max_i|\lambda_i(J_k)|` of realizations ``ids``, shape ``(R,)``.
+
+    ``J_k`` is drawn in ``dtype`` as :func:`balnet.learning.reservoir.build_reservoir` draws it, so
+    :math:`c_k J_k` is the matrix that :func:`~balnet.learning.reservoir.rescale_spectral_radius` trains.
+    """
+    if not rho > 0:
+        raise ConfigError(f"spectral_radius must be > 0, got {rho}")
+    rad = np.array([np.abs(np.linalg.eigvals(realization_couplings(net, root_seed, int(k), dtype=dtype)
+                                             .astype(np.float64))).max() for k in ids])
+    if np.any(rad == 0):
+        raise ConfigError("cannot rescale a nilpotent coupling matrix (spectral radius 0)")
+    return rho / rad
+
+
+def scaled_network(net: NetworkParams, c: float) -> NetworkParams:
+    r"""Parameters of the network :math:`c\,J`: ``J0``, ``g`` (and ``g_E``, ``g_I`` when set) times ``c`` > 0.
+
+    Exact: :math:`c J = \frac{c J_0}{\sqrt N} u w^\top + \frac{c g_j}{\sqrt N} z` with the same ``z``,
+    ``u`` and ``w`` (the balance ratio, ``u_E``, ``u_I`` and ``f`` are not scales of ``J``).
+    """
+    c = float(c)
+    if not (c > 0 and np.isfinite(c)):
+        raise ConfigError(f"coupling scale factor must be a positive number, got {c}")
+    return dataclasses.replace(net, J0=c * net.J0, g=c * net.g, g_E=None if net.g_E is None else c * net.g_E,
+                               g_I=None if net.g_I is None else c * net.g_I)
+
+
 def macro_ftle(net: NetworkParams, ids: Sequence[int], learn, *, xp: ModuleType | None = None) -> np.ndarray:
     r"""Mean macro FTLE of realizations ``ids`` of ``net``, shape ``(len(ids),)`` [1/tau].
+
+    When ``learn.spectral_radius`` > 0 the measured network is the one that is trained,
+    :math:`c_k J_k` (:func:`radius_factors`), i.e. realization ``k`` of :func:`scaled_network`
+    ``(net, c_k)``, measured one realization at a time.
 
     :math:`\bar\lambda_{macro}(k) = \langle \Lambda_{macro}\rangle_{b, w}`,
     the ``ftle_macro`` of :func:`balnet.chaos.lyapunov.lyapunov_run` (``linear_nu``:
@@ -124,9 +176,18 @@ def macro_ftle(net: NetworkParams, ids: Sequence[int], learn, *, xp: ModuleType 
     xp = xp if xp is not None else get_xp(learn.backend)
     ids = [int(k) for k in ids]
     sim, lyap = lyapunov_records(learn, max(ids) + 1 if ids else 1)
-    res = lyapunov_run(net, sim, lyap, ids, xp=xp)
+    rho = getattr(learn, "spectral_radius", None) or 0.0
+    if rho > 0 and ids:
+        c = radius_factors(net, ids, rho, learn.seed, resolve_dtype(learn.dtype))
+        return np.array([_mean_macro(lyapunov_run(scaled_network(net, ck), sim, lyap, [k], xp=xp))[0]
+                         for k, ck in zip(ids, c)])
+    return _mean_macro(lyapunov_run(net, sim, lyap, ids, xp=xp))
+
+
+def _mean_macro(res) -> np.ndarray:
+    """Mean of ``ftle_macro`` ``(R, B, W)`` over trials and windows -> ``(R,)``."""
     f = np.asarray(res["ftle_macro"], dtype=np.float64)
-    return f.reshape(len(ids), -1).mean(-1)
+    return f.mean(axis=tuple(range(1, f.ndim)))
 
 
 def select_lowest(ftle) -> np.ndarray:
@@ -177,6 +238,8 @@ def pretrain_networks(net: NetworkParams, ids: Sequence[int], learn, *, xp: Modu
     realization of ``(value, ftle)`` pairs, in evaluation order).
     """
     knob = learn.pretrain_knob
+    if (getattr(learn, "spectral_radius", None) or 0.0) > 0:
+        raise ConfigError(SPECTRAL_PRETRAIN_ERROR)
     if not hasattr(net, knob):
         raise ConfigError(f"unknown pretrain_knob {knob!r}")
     xp = xp if xp is not None else get_xp(learn.backend)

@@ -433,7 +433,9 @@ def sgd_fit(
     -------
     (Readout, history) where ``history`` holds host arrays ``train_mse`` and
     (with test data) ``test_mse`` of shape ``(epochs, R, M)`` for the
-    epoch-averaged iterate, ``alpha`` ``(R,)`` used, and for ``"gp"`` the
+    epoch-averaged iterate, ``alpha`` ``(R,)`` used, ``step_halvings`` ``(R,)`` (epochs undone by the
+    divergence guard: an epoch whose averaged iterate has training NRMSE > 2 is repeated from the last
+    accepted average with half the step), and for ``"gp"`` the
     evidence estimates ``noise``, ``prior`` ``(R, M)`` and ``eigs`` ``(R, D)``.
     """
     xp = _xp(xp, X)
@@ -477,21 +479,38 @@ def sgd_fit(
     train_mse = np.empty((epochs, R, M))
     test_mse = np.empty((epochs, R, M)) if X_test is not None else None
     rows = xp.arange(R)[:, None]
+    # divergence guard: an epoch whose averaged iterate fits the training set worse than NRMSE 2 (4x the
+    # target variance) is undone and retried with half the step, for that realization only (the
+    # preconditioned mini-batch iteration diverged at N = 100 when the evidence penalty was small)
+    var_y = to_numpy(Yc.var(-2)).astype(np.float64)  # (R, M)
+    shrink = xp.ones((R, 1, 1), dtype=dtype)
+    W_good = W  # the last accepted epoch average
+    hist["step_halvings"] = np.zeros(R, dtype=np.int64)
     for e in range(epochs):
         eta = step / (1.0 + e / decay_epochs) if decay_epochs > 0 else step
         perm = xp.asarray(np.stack([g.permutation(n) for g in rngs]))
-        Wsum = xp.zeros_like(W)
-        for j in range(nb):
-            idx = perm[:, j * batch_size : (j + 1) * batch_size]
-            Xb, Yb = Xc[rows, idx], Yc[rows, idx]
-            grad = _T(Xb, xp) @ (Xb @ W - Yb) / idx.shape[1] + decay * W
-            if Pm is not None:
-                grad = Pm @ grad
-            W = W - eta * grad
-            Wsum += W
-        Wavg = Wsum / nb
-        ro = _readout(Wavg, xm, ym, M, xp)
-        train_mse[e] = to_numpy(((ro.predict(X) - Y) ** 2).mean(-2))
+        for _attempt in range(30):
+            Wsum = xp.zeros_like(W)
+            for j in range(nb):
+                idx = perm[:, j * batch_size : (j + 1) * batch_size]
+                Xb, Yb = Xc[rows, idx], Yc[rows, idx]
+                grad = _T(Xb, xp) @ (Xb @ W - Yb) / idx.shape[1] + decay * W
+                if Pm is not None:
+                    grad = Pm @ grad
+                W = W - (eta * shrink) * grad
+                Wsum += W
+            Wavg = Wsum / nb
+            ro = _readout(Wavg, xm, ym, M, xp)
+            mse = to_numpy(((ro.predict(X) - Y) ** 2).mean(-2)).astype(np.float64)
+            bad = ~np.all(np.isfinite(mse) & (mse <= 4.0 * var_y + 1e-300), axis=-1)  # (R,)
+            if not bad.any():
+                break
+            badx = xp.asarray(bad)[:, None, None]
+            W = xp.where(badx, W_good, W)
+            shrink = xp.where(badx, 0.5 * shrink, shrink)
+            hist["step_halvings"] += bad
+        W_good = Wavg
+        train_mse[e] = mse
         if X_test is not None:
             test_mse[e] = to_numpy(((ro.predict(X_test) - Y_test) ** 2).mean(-2))
     hist["train_mse"] = train_mse

@@ -51,7 +51,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..engine.backend import get_xp, resolve_dtype, to_numpy
+from ..engine.backend import check_backend, get_xp, resolve_dtype, to_numpy
 from ..engine.integrators import get_solver
 from ..engine.params import ConfigError, NetworkParams, _f
 from ..engine.random import FEEDBACK_WEIGHTS as FEEDBACK
@@ -62,7 +62,12 @@ from ..engine.random import TASK_DATA as TASK
 from ..model.dynamics import RateNetwork, get_gain
 from ..model.network import balance_vector, realization_couplings
 from ..model.simulate import trial_states
-from .pretrain import macro_ftle, pretrain_networks, select_index
+from .pretrain import (
+    SPECTRAL_PRETRAIN_ERROR,
+    macro_ftle,
+    pretrain_networks,
+    select_index,
+)
 from .readout import RLS, Readout, gp_learning_curve, ridge_path, sgd_fit
 from .tasks import TASKS, accuracy, make_task, memory_capacity, nrmse
 
@@ -74,6 +79,8 @@ __all__ = [
     "input_weights",
     "feedback_weights",
     "Reservoir",
+    "spectral_radius",
+    "rescale_spectral_radius",
     "build_reservoir",
     "trial_states",
     "ForceResult",
@@ -190,15 +197,43 @@ class Reservoir:
         return out, x
 
 
+def spectral_radius(J) -> np.ndarray:
+    """Spectral radius :math:`\\max_i |\\lambda_i(J)|` of each matrix of ``J`` ``(..., N, N)`` (dense eigenvalues)."""
+    return np.abs(np.linalg.eigvals(np.asarray(to_numpy(J), dtype=np.float64))).max(-1)
+
+
+def rescale_spectral_radius(J, rho: float) -> np.ndarray:
+    r"""``J`` ``(..., N, N)`` scaled per matrix to spectral radius exactly ``rho``: :math:`J\,\rho/\max_i|\lambda_i(J)|`.
+
+    The radius is that of the *realized* matrix (dense eigenvalues, as
+    ReservoirPy's ``sr``), not the asymptotic ``g`` of the random part: in
+    the critically balanced network the rank-one mean part adds non-normal
+    outliers, and at N = 200, J0 = 2 the realized radius is 2.0-4.3 for
+    g = 1-2 (see docs/learning_experiments.md).  Scaling multiplies every
+    eigenvalue by the same factor, so the relative spectrum (E/I structure,
+    balance) is kept.
+    """
+    J = np.asarray(J)
+    if not rho > 0:
+        raise ConfigError(f"spectral_radius must be > 0, got {rho}")
+    rad = spectral_radius(J)
+    if np.any(rad == 0):
+        raise ConfigError("cannot rescale a nilpotent coupling matrix (spectral radius 0)")
+    return (J * (rho / rad)[..., None, None]).astype(J.dtype, copy=False)
+
+
 def build_reservoir(net: NetworkParams, ids: Sequence[int], root_seed: int, *, n_in: int, n_out: int = 0,
                     input_scale: float = 1.0, feedback_scale: float = 0.0, dt: float = 1.0, substeps: int = 1,
                     solver: str = "euler", sigma: float = 0.0, I0: float = 0.0, couplings=None,
-                    xp: ModuleType | None = None, dtype="float64") -> Reservoir:
+                    spectral_radius: float | None = None, xp: ModuleType | None = None,
+                    dtype="float64") -> Reservoir:
     """Reservoir for realizations ``ids`` (connectivity stream ``(k, CONNECTIVITY)``).
 
     ``couplings`` (host ``(R, N, N)``) replaces the drawn matrices, e.g. after
-    pre-training (:mod:`balnet.learning.pretrain`).  ``feedback_scale = 0`` or
-    ``n_out = 0``: no feedback weights.
+    pre-training (:mod:`balnet.learning.pretrain`).  ``spectral_radius`` (> 0)
+    rescales every matrix exactly to that radius (:func:`rescale_spectral_radius`);
+    ``None`` or a value <= 0 keeps the realized matrices.  ``feedback_scale = 0``
+    or ``n_out = 0``: no feedback weights.
     """
     xp = xp if xp is not None else get_xp("auto")
     dt_ = resolve_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
@@ -213,6 +248,8 @@ def build_reservoir(net: NetworkParams, ids: Sequence[int], root_seed: int, *, n
         J = np.asarray(to_numpy(couplings), dtype=dt_)
         if J.shape != (R, N, N):
             raise ConfigError(f"couplings have shape {J.shape}, expected {(R, N, N)}")
+    if spectral_radius is not None and spectral_radius > 0:
+        J = rescale_spectral_radius(J, spectral_radius)
     f = RateNetwork(xp.asarray(J), get_gain(net.gain), w=balance_vector(net), n_E=net.N_E, I0=I0, xp=xp)
     W_in = np.stack([input_weights(root_seed, k, n_in, N, input_scale) for k in ids]).astype(dt_)
     W_fb = None
@@ -322,6 +359,23 @@ KNOBS = ("g", "balance", "J0")
 SELECT_RULES = ("lowest", "highest", "target")
 
 
+#: Per-task defaults of the reservoir form and readout (fields left empty in
+#: :class:`LearnParams`).  NARMA10 and memory use the discrete echo-state form
+#: (Euler, dt = 1, one step per sample; Jaeger 2001) with an exactly rescaled
+#: spectral radius, small inputs and a small ridge penalty; FORCE on the sum of
+#: sines integrates with dt = 0.1 tau and updates the readout every step
+#: (Sussillo & Abbott 2009 use dt = 0.1 tau and an update every 1-2 steps);
+#: the trial tasks keep the continuous network (dt*substeps = 1 tau per
+#: sample).  Measured outcomes: docs/learning_experiments.md.
+TASK_DEFAULTS = {
+    "narma10": dict(dt=1.0, substeps=1, input_scale=0.5, alpha=1e-6, spectral_radius=0.8, learn_every=1),
+    "memory": dict(dt=1.0, substeps=1, input_scale=0.1, alpha=1e-8, spectral_radius=0.95, learn_every=1),
+    "mackey_glass": dict(dt=1.0, substeps=1, input_scale=0.5, alpha=1e-6, spectral_radius=0.8, learn_every=1),
+    "sines": dict(dt=0.1, substeps=1, input_scale=1.0, alpha=1e-2, spectral_radius=0.0, learn_every=1),
+    "delayed_association": dict(dt=0.2, substeps=5, input_scale=1.0, alpha=1e-2, spectral_radius=0.0, learn_every=1),
+}
+
+
 @dataclass(frozen=True)
 class LearnParams:
     """Reservoir-computing experiment: task, reservoir discretization, readout, curves, FTLE selection/pre-training.
@@ -338,17 +392,25 @@ class LearnParams:
     readout: str = _f("ridge", "readout: ridge, force (RLS with output feedback), sgd (plain) or gpsgd (GP-regularized SGD)")
     realizations: int = _f(4, "learning samples per condition (networks; MPI ranks split them)")
     seed: int = _f(0, "root seed; realization k uses SeedSequence(seed).spawn streams")
-    dt: float = _f(0.2, "integration step (dt=1 with euler and substeps=1 is the classical ESN)", "tau")
-    substeps: int = _f(5, "integration steps per input sample (sample interval dt*substeps)")
+    dt: float | None = _f(None, "integration step (dt=1 with euler and substeps=1 is the classical ESN); "
+                                "empty: per task (TASK_DEFAULTS)", "tau")
+    substeps: int | None = _f(None, "integration steps per input sample (sample interval dt*substeps); "
+                                    "empty: per task")
     solver: str = _f("euler", "integrator: euler or rk4")
     init_std: float = _f(1.0, "std of the Gaussian initial state of every sequence (0: start at rest)")
     sigma: float = _f(0.0, "private white-noise intensity in the network", "tau^-1/2")
     I0: float = _f(0.0, "constant external input to every neuron")
-    input_scale: float = _f(1.0, "input weights uniform on [-input_scale, input_scale]")
+    input_scale: float | None = _f(None, "input weights uniform on [-input_scale, input_scale] "
+                                         "(ReservoirPy input_scaling); empty: per task")
+    spectral_radius: float | None = _f(None, "rescale every coupling matrix to this exact spectral radius "
+                                             "(ReservoirPy sr; eigenvalues of the realized J); FTLE selection "
+                                             "measures the rescaled J; pretrain needs 0; 0: keep J as drawn; "
+                                             "empty: per task")
     feedback_scale: float = _f(1.0, "feedback weights uniform on [-s, s] (force readout)")
-    alpha: float = _f(1e-2, "ridge penalty (and weight decay of plain sgd)")
+    alpha: float | None = _f(None, "ridge penalty (ReservoirPy ridge; also weight decay of plain sgd); "
+                                   "empty: per task")
     force_alpha: float = _f(1.0, "RLS initial inverse correlation P(0) = I/force_alpha")
-    learn_every: int = _f(2, "FORCE: update the readout every k-th sample")
+    learn_every: int | None = _f(None, "FORCE: update the readout every k-th sample; empty: per task")
     n_train: int = _f(200, "largest training size (trials for trial tasks, samples otherwise)")
     n_test: int = _f(200, "test size (trials or samples)")
     n_min: int = _f(10, "smallest training size of the learning curve")
@@ -368,12 +430,14 @@ class LearnParams:
     jitter: int = _f(0, "delayed_association: cue onset jitter (delay varies over delay..delay+2*jitter)")
     horizon: int = _f(1, "mackey_glass: prediction horizon (samples)")
     max_delay: int = _f(100, "memory: largest recalled delay K")
-    period: float = _f(60.0, "sines: base period", "tau")
+    period: float = _f(20.0, "sines: base period", "tau")
     n_harmonics: int = _f(4, "sines: number of sine components")
     quasi: bool = _f(False, "sines: incommensurate (golden-ratio) periods instead of harmonics")
     select_pool: int = _f(1, "FTLE selection: candidates per learning sample (1 = off)")
-    select_by: str = _f("lowest", "which candidate to keep: lowest macro FTLE, highest, or target (closest to ftle_target)")
-    pretrain: bool = _f(False, "pre-train couplings so the macro FTLE approaches ftle_target")
+    select_by: str = _f("target", "which candidate to keep: target (closest to ftle_target, default 0; the rule "
+                                  "the measurements favour, docs/learning_experiments.md), lowest macro FTLE, or highest")
+    pretrain: bool = _f(False, "pre-train couplings so the macro FTLE approaches ftle_target (needs "
+                               "spectral_radius 0: the rescale would undo it)")
     pretrain_knob: str = _f("g", "coupling parameter tuned per realization: g (random part), balance or J0")
     pretrain_min: float = _f(0.5, "lower end of the knob search interval")
     pretrain_max: float = _f(3.0, "upper end of the knob search interval")
@@ -386,6 +450,12 @@ class LearnParams:
     ftle_trials: int = _f(2, "initial conditions per FTLE measurement")
     backend: str = _f("auto", "auto, numpy or cupy")
     dtype: str = _f("float64", "float32 or float64")
+
+    def __post_init__(self) -> None:
+        # fields left empty (None) take the per-task value of TASK_DEFAULTS
+        for name, value in TASK_DEFAULTS.get(self.task, TASK_DEFAULTS["delayed_association"]).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     def validate(self) -> None:
 
@@ -410,10 +480,15 @@ class LearnParams:
                      "select_pool", "pretrain_iters", "ftle_trials"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
-        for name in ("seed", "t_pre", "jitter", "washout", "alpha", "init_std", "sigma", "input_scale",
+        for name in ("seed", "t_pre", "jitter", "washout", "alpha", "init_std", "sigma", "input_scale", "spectral_radius",
                      "feedback_scale", "input_noise", "target_noise", "decay_epochs", "ftle_warmup"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.dt > 1:
+            raise ConfigError(f"dt={self.dt} exceeds tau=1: the {self.solver} step overshoots the leak "
+                              "(dt=1 with euler is the classical echo-state network)")
+        if self.ftle_dt >= 1:
+            raise ConfigError(f"ftle_dt={self.ftle_dt} is not below tau=1 (use ftle_dt <= 0.1)")
         if self.n_min > self.n_train:
             raise ConfigError(f"n_min ({self.n_min}) exceeds n_train ({self.n_train})")
         if self.n_cues < 2:
@@ -422,10 +497,11 @@ class LearnParams:
             raise ConfigError(f"gpsgd needs lr <= 1, got {self.lr}")
         if not self.pretrain_min < self.pretrain_max:
             raise ConfigError("pretrain_min must be < pretrain_max")
+        if self.pretrain and self.spectral_radius > 0:
+            raise ConfigError(SPECTRAL_PRETRAIN_ERROR)
         if self.ftle_window > self.ftle_T:
             raise ConfigError(f"ftle_window ({self.ftle_window}) exceeds ftle_T ({self.ftle_T})")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -515,8 +591,8 @@ def evaluate(net: NetworkParams, learn: LearnParams, anchors: Sequence[int], cou
     S, N = len(anchors), net.N
     res = build_reservoir(net, anchors, learn.seed, n_in=d0.n_in, n_out=d0.n_out, input_scale=learn.input_scale,
                           feedback_scale=learn.feedback_scale, dt=learn.dt, substeps=learn.substeps,
-                          solver=learn.solver, sigma=learn.sigma, I0=learn.I0, couplings=couplings, xp=xp,
-                          dtype=dtype)
+                          solver=learn.solver, sigma=learn.sigma, I0=learn.I0, couplings=couplings,
+                          spectral_radius=learn.spectral_radius, xp=xp, dtype=dtype)
     out: dict[str, np.ndarray] = {}
     if d0.feedback:
         x0 = trial_states(N, anchors, 0, 1, learn.seed, learn.init_std, xp, dtype)
@@ -609,8 +685,9 @@ def learning_run(net: NetworkParams, learn: LearnParams, samples: Sequence[int] 
     differ only in the recurrent couplings:
 
     * ``baseline``: the anchor's drawn couplings (an unselected realization);
-    * ``select``: the candidate of the pool with the lowest measured macro FTLE
-      (``select_by``: or the highest, or the one closest to ``ftle_target``);
+    * ``select``: the candidate of the pool whose measured macro FTLE is closest to
+      ``ftle_target`` (``select_by = target``, the default; or the lowest, or the highest),
+      measured on the network that is trained (rescaled when ``spectral_radius`` > 0);
     * ``pretrain``: the anchor after pre-training (:func:`balnet.learning.pretrain.pretrain_networks`);
     * ``select+pretrain``: the selected candidate after pre-training.
 

@@ -28,6 +28,18 @@ where:
 
 The macro (population) variable is :math:`m = N^{-1/2}\sum_j w_j \phi(x_j)`,
 which drives every neuron through :math:`J_0 u_i m`.
+
+Drawing in row blocks.  Realization ``k``'s matrix is drawn in blocks of
+:data:`ROW_BLOCK` rows; block ``b`` (rows ``b*ROW_BLOCK .. (b+1)*ROW_BLOCK-1``)
+takes its ``z`` from its own stream ``(k, CONNECTIVITY, b)``
+(:func:`balnet.engine.random.stream`), so any set of rows can be drawn alone,
+by any MPI rank, and the matrix is the same whatever the number of ranks or the
+row partition.  Each block is drawn in float64 (``ROW_BLOCK x N`` numbers),
+scaled, and written into the destination in the working dtype: the peak memory
+of a draw is the final ``J`` plus ``O(ROW_BLOCK N)``, and float32 runs use the
+float64 realization rounded.  (Before file format version 2 the whole matrix
+came from the single stream ``(k, CONNECTIVITY)``: the same seed now gives a
+different ``J``.)
 """
 from __future__ import annotations
 
@@ -38,6 +50,10 @@ from ..engine.params import NetworkParams
 from ..engine.random import CONNECTIVITY, stream
 
 __all__ = [
+    "ROW_BLOCK",
+    "row_blocks",
+    "block_rows",
+    "coupling_rows_into",
     "balance_vector",
     "input_vector",
     "column_scales",
@@ -72,28 +88,90 @@ def column_scales(p: NetworkParams) -> np.ndarray:
     return s
 
 
+#: rows per independently seeded block of ``J`` (fixed: part of the definition of a realization)
+ROW_BLOCK = 256
+
+
+def row_blocks(N: int) -> int:
+    """Number of row blocks of an ``N x N`` matrix (the last may be shorter than :data:`ROW_BLOCK`)."""
+    return -(-int(N) // ROW_BLOCK)
+
+
+def block_rows(N: int, b0: int, b1: int) -> tuple[int, int]:
+    """Row range ``[lo, hi)`` covered by blocks ``b0 .. b1-1`` of an ``N x N`` matrix."""
+    return min(N, b0 * ROW_BLOCK), min(N, b1 * ROW_BLOCK)
+
+
+def _fill_block(p: NetworkParams, z: np.ndarray, lo: int, scales: np.ndarray, w: np.ndarray, u: np.ndarray) -> np.ndarray:
+    r"""Turn standard normals ``z`` (rows ``lo .. lo+len(z)-1``) into those rows of ``J``, in place."""
+    z *= scales[None, :]
+    if p.J0 != 0.0:
+        c = p.J0 / np.sqrt(p.N)
+        for i in range(z.shape[0]):  # no (rows x N) temporary for the rank-one part
+            z[i] += c * (u[lo + i] * w)
+    return z
+
+
+def coupling_rows_into(p: NetworkParams, root_seed: int, k: int, out, b0: int = 0, b1: int | None = None,
+                       transposed: bool = False):
+    r"""Rows of blocks ``b0 .. b1-1`` of realization ``k``'s ``J``, written into ``out``.
+
+    Parameters
+    ----------
+    p : NetworkParams
+    root_seed, k : int
+        Block ``b`` draws from stream ``(k, CONNECTIVITY, b)`` of ``root_seed``.
+    out : array
+        Host array of the working dtype, shape ``(hi - lo, N)`` (rows of ``J``)
+        or, with ``transposed=True``, ``(N, hi - lo)`` (columns of ``J^T``),
+        where ``[lo, hi) = block_rows(N, b0, b1)``.  Only one float64 block of
+        ``ROW_BLOCK x N`` numbers is allocated on the way.
+    """
+    N = p.N
+    b1 = row_blocks(N) if b1 is None else b1
+    lo, hi = block_rows(N, b0, b1)
+    want = (N, hi - lo) if transposed else (hi - lo, N)
+    if tuple(out.shape) != want:
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {want}")
+    scales = column_scales(p) / np.sqrt(N)
+    w, u = balance_vector(p), input_vector(p)
+    for b in range(b0, b1):
+        r0, r1 = block_rows(N, b, b + 1)
+        z = stream(root_seed, k, CONNECTIVITY, b).standard_normal((r1 - r0, N))
+        _fill_block(p, z, r0, scales, w, u)
+        if transposed:  # in square tiles: a strided write of the whole transpose is ~6x slower
+            for j in range(0, N, ROW_BLOCK):
+                out[j : j + ROW_BLOCK, r0 - lo : r1 - lo] = z[:, j : j + ROW_BLOCK].T
+        else:
+            out[r0 - lo : r1 - lo] = z
+    return out
+
+
 def coupling_matrix(p: NetworkParams, rng: np.random.Generator, dtype=np.float64) -> np.ndarray:
-    r"""Draw one coupling matrix ``J`` (shape ``(N, N)``, ``J[i, j]`` = j -> i).
+    r"""Draw one coupling matrix ``J`` (shape ``(N, N)``, ``J[i, j]`` = j -> i) from one generator.
 
     Parameters
     ----------
     p : NetworkParams
     rng : numpy.random.Generator
-        Source of ``z``; the matrix is drawn in float64 and then cast, so
-        float32 and float64 runs share the same realization.
+        Source of ``z`` (row-major order); drawn in float64 blocks of
+        :data:`ROW_BLOCK` rows and cast, so float32 and float64 runs share
+        the same realization and no float64 ``N x N`` temporary is made.
+        (Simulations use :func:`realization_couplings`: one stream per block.)
     """
     N = p.N
-    z = rng.standard_normal((N, N))
-    J = z
-    J *= column_scales(p)[None, :] / np.sqrt(N)
-    if p.J0 != 0.0:
-        J += (p.J0 / np.sqrt(N)) * np.outer(input_vector(p), balance_vector(p))
-    return J.astype(dtype, copy=False)
+    J = np.empty((N, N), dtype=dtype)
+    scales = column_scales(p) / np.sqrt(N)
+    w, u = balance_vector(p), input_vector(p)
+    for b in range(row_blocks(N)):
+        r0, r1 = block_rows(N, b, b + 1)
+        J[r0:r1] = _fill_block(p, rng.standard_normal((r1 - r0, N)), r0, scales, w, u)
+    return J
 
 
 def realization_couplings(p: NetworkParams, root_seed: int, k: int, dtype=np.float64) -> np.ndarray:
-    """Coupling matrix of realization ``k`` (stream ``(k, CONNECTIVITY)`` of ``root_seed``)."""
-    return coupling_matrix(p, stream(root_seed, k, CONNECTIVITY), dtype=dtype)
+    """Coupling matrix of realization ``k``: row block ``b`` from stream ``(k, CONNECTIVITY, b)`` of ``root_seed``."""
+    return coupling_rows_into(p, root_seed, k, np.empty((p.N, p.N), dtype=dtype))
 
 
 def mean_part_eigenvalue(p: NetworkParams) -> float:

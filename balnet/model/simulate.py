@@ -10,6 +10,12 @@ at once; each step is one batched GEMM ``phi(x) @ J^T`` of shape
 Inputs: constant ``I0``; white noise :math:`\sigma\,dW` (Euler–Maruyama
 increment added after each deterministic step); an arbitrary time series
 ``(n_steps,)`` or ``(n_steps, N)`` held constant over each step.
+
+With ``sim.partition == "rows"`` the network is split by rows over the ranks of
+the ``rows`` communicator (:mod:`balnet.model.partitioned`): each rank holds
+its rows of ``J`` and its slice of the state, initial states and noise are drawn
+whole from the same streams and sliced, and the recorded populations, sampled
+neurons and final state are assembled on the group's first rank.
 """
 from __future__ import annotations
 
@@ -21,23 +27,69 @@ import numpy as np
 
 from ..engine.backend import get_xp, resolve_dtype, to_numpy
 from ..engine.integrators import get_solver
+from ..engine.parallel import SerialComm, gather_last
 from ..engine.params import ConfigError, NetworkParams, SimulationParams
 from ..engine.progress import progress_bar
 from ..engine.random import INITIAL, NOISE, normal_block, stream
 from .dynamics import RateNetwork, get_gain
-from .network import balance_vector, realization_couplings
+from .network import ROW_BLOCK, balance_vector
+from .partitioned import PartitionedRateNetwork, partitioned_couplings_T, row_partition
 
-__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate"]
+__all__ = ["build_network", "initial_states", "trial_states", "record_indices", "Simulation", "simulate",
+           "memory_estimate", "simulation_memory"]
 
 
-def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: ModuleType, dtype, I0: float = 0.0) -> RateNetwork:
-    """Vector field for realizations ``ids`` stacked as ``J`` of shape ``(R, N, N)``."""
-    J = np.empty((len(ids), net.N, net.N), dtype=dtype)
-    for i, k in enumerate(ids):
-        J[i] = realization_couplings(net, root_seed, k, dtype=dtype)
-    return RateNetwork(
-        xp.asarray(J), get_gain(net.gain), w=balance_vector(net), n_E=net.N_E, I0=I0, xp=xp
-    )
+def memory_estimate(net: NetworkParams, realizations: int, dtype, *, states: int = 0, recorded: int = 0,
+                    rows: int | None = None) -> int:
+    r"""Peak bytes of one rank holding ``realizations`` coupling matrices of ``net`` in ``dtype``.
+
+    .. math::
+        M = R\,N\,n\,s + 3 \cdot 8\,\min(B_{\rm row}, N)\,N + s\,(\text{states} + \text{recorded})
+
+    where :math:`R N n s` is the stack ``J^T`` of :func:`build_network` (itemsize ``s``; ``n``
+    the rows this rank holds: ``N``, or its share with ``partition: rows``), and the second term
+    the transient of drawing one row block (:func:`balnet.model.network.coupling_rows_into`):
+    the float64 normals of :data:`~balnet.model.network.ROW_BLOCK` rows and the temporaries of
+    the mean part.  ``states`` and ``recorded`` count the further array elements of the caller
+    (solver stages, tangent frames, recorder buffers).  Measured against tracemalloc's peak in
+    tests/test_cli.py (within 10 %); this is the one place to update when the drawing changes.
+    """
+    N, s = int(net.N), np.dtype(dtype).itemsize
+    n = N if rows is None else int(rows)
+    return int(realizations) * N * n * s + 3 * 8 * min(ROW_BLOCK, N) * N + s * (int(states) + int(recorded))
+
+
+def simulation_memory(net: NetworkParams, sim: SimulationParams, realizations: int, rows: int | None = None) -> int:
+    """:func:`memory_estimate` of :class:`Simulation` with ``realizations`` on this rank: the state,
+    the solver's stages (RK4: 6 arrays, Euler: 2) and the recorder's chunk buffers (``rows``: the
+    rows of ``J`` this rank holds when the network is row-partitioned; states are counted whole,
+    an upper bound)."""
+    RB = int(realizations) * sim.trials
+    stages = 6 if sim.solver == "rk4" else 2
+    n_rec = min(sim.n_record, net.N)
+    C = min(sim.chunk, sim.n_steps // sim.record_every + 1)
+    return memory_estimate(net, realizations, resolve_dtype(sim.dtype), states=(2 + stages) * RB * net.N,
+                           recorded=C * RB * (3 + n_rec), rows=rows)
+
+
+def build_network(net: NetworkParams, ids: Sequence[int], root_seed: int, xp: ModuleType, dtype, I0: float = 0.0,
+                  rows=None) -> RateNetwork:
+    """Vector field for realizations ``ids`` stacked as ``J`` of shape ``(R, N, N)``.
+
+    ``J^T`` (the layout of the GEMM) is drawn block by block straight into its
+    final buffer in ``dtype`` (:func:`~balnet.model.partitioned.partitioned_couplings_T`):
+    peak memory is the final matrices plus one float64 block of
+    ``ROW_BLOCK x N``.  With a communicator ``rows`` the result is this rank's
+    :class:`~balnet.model.partitioned.PartitionedRateNetwork`.
+    """
+    gain, w = get_gain(net.gain), balance_vector(net)
+    if rows is not None:
+        part = row_partition(net.N, rows.rank, rows.size)
+        JT = partitioned_couplings_T(net, ids, root_seed, part, xp, dtype)
+        return PartitionedRateNetwork(JT, gain, comm=rows, part=part, w=w, n_E=net.N_E, I0=I0, xp=xp)
+    JT = partitioned_couplings_T(net, ids, root_seed, row_partition(net.N, 0, 1), xp, dtype)
+    # a transposed view of the contiguous J^T: RateNetwork keeps J^T without copying it
+    return RateNetwork(xp.swapaxes(JT, -1, -2), gain, w=w, n_E=net.N_E, I0=I0, xp=xp)
 
 
 def initial_states(net: NetworkParams, ids: Sequence[int], trials: int, root_seed: int, std: float, xp: ModuleType, dtype,
@@ -102,13 +154,22 @@ class Simulation:
         Initial states (e.g. a previous run's ``final_state``); default Gaussian.
     input_series : array ``(n_total, )`` or ``(n_total, N)``, optional
         External input per step, counted from the start of the warm-up.
+    rows : communicator, optional
+        With ``sim.partition == "rows"``: the ranks that share these
+        realizations by rows (default: this process alone).  Every rank of
+        ``rows`` must construct and run the simulation; ``owner`` (rank 0 of
+        ``rows``) receives the assembled recordings and final state.
     """
 
-    def __init__(self, net: NetworkParams, sim: SimulationParams, ids: Sequence[int], *, xp=None, x0=None, input_series=None):
+    def __init__(self, net: NetworkParams, sim: SimulationParams, ids: Sequence[int], *, xp=None, x0=None, input_series=None,
+                 rows=None):
         self.net, self.sim, self.ids = net, sim, list(ids)
         self.xp = xp if xp is not None else get_xp(sim.backend)
         self.dtype = resolve_dtype(sim.dtype)
-        self.f = build_network(net, self.ids, sim.seed, self.xp, self.dtype, I0=sim.I0)
+        self.rows = (rows if rows is not None else SerialComm()) if sim.partition == "rows" else None
+        self.owner = self.rows is None or self.rows.rank == 0
+        self.f = build_network(net, self.ids, sim.seed, self.xp, self.dtype, I0=sim.I0, rows=self.rows)
+        self.lo, self.hi = (self.f.lo, self.f.hi) if self.rows is not None else (0, net.N)
         self.solver = get_solver(sim.solver)
         if x0 is None:
             self.x0 = initial_states(net, self.ids, sim.trials, sim.seed, sim.init_std, self.xp, self.dtype)
@@ -117,7 +178,11 @@ class Simulation:
             if x0.shape != (len(self.ids), sim.trials, net.N):
                 raise ConfigError(f"initial state has shape {x0.shape}, expected {(len(self.ids), sim.trials, net.N)}")
             self.x0 = self.xp.asarray(x0)
+        if self.rows is not None:
+            self.x0 = self.xp.ascontiguousarray(self.x0[..., self.lo : self.hi])
         self.rec_idx = record_indices(net, sim.n_record)
+        local = (self.rec_idx >= self.lo) & (self.rec_idx < self.hi)
+        self.rec_local = self.rec_idx[local] - self.lo
         self.n_total = sim.n_warmup_steps + sim.n_steps
         self.series = None
         if input_series is not None:
@@ -143,7 +208,10 @@ class Simulation:
         in the state dtype; one host->device copy per block, none per step.
         """
         scale = self.sim.sigma * np.sqrt(self.sim.dt)
-        return self.xp.asarray(normal_block(self.noise_rngs, n, (self.sim.trials, self.net.N), self.dtype, scale))
+        blk = normal_block(self.noise_rngs, n, (self.sim.trials, self.net.N), self.dtype, scale)
+        if self.rows is not None:  # every rank draws the whole block and keeps its rows
+            blk = np.ascontiguousarray(blk[..., self.lo : self.hi])
+        return self.xp.asarray(blk)
 
     #: upper bound on the bytes of one noise block (its length is at most 256 steps)
     noise_block_bytes = 32 * 2**20
@@ -161,8 +229,8 @@ class Simulation:
         """
         xp, sim, f = self.xp, self.sim, self.f
         dt, R, B = sim.dt, len(self.ids), sim.trials
-        nrec = len(self.rec_idx)
-        rec_idx = xp.asarray(self.rec_idx)
+        nrec = len(self.rec_local)
+        rec_idx = xp.asarray(self.rec_local)
         C = min(sim.chunk, self.n_samples)
         bufs = {k: xp.empty((C, R, B), dtype=self.dtype) for k in ("nu_E", "nu_I", "m")}
         bufx = xp.empty((C, R, B, nrec), dtype=self.dtype)
@@ -187,7 +255,12 @@ class Simulation:
             if fill == 0:
                 return
             host = {k: np.moveaxis(_host_copy(v[:fill]), 0, -1) for k, v in bufs.items()}
-            sink(Chunk(t=tbuf[:fill].copy(), x=np.moveaxis(_host_copy(bufx[:fill]), 0, 2), **host))
+            hx = np.moveaxis(_host_copy(bufx[:fill]), 0, 2)
+            if self.rows is not None:  # sampled neurons of all ranks, in index order, on the owner
+                hx = gather_last(self.rows, hx)
+                if not self.owner:
+                    hx = np.zeros(host["m"].shape + (0,), dtype=self.dtype)
+            sink(Chunk(t=tbuf[:fill].copy(), x=hx, **host))
             fill = 0
 
         bar = progress_bar(self.n_total, progress, "simulate")
@@ -220,9 +293,15 @@ class Simulation:
             bar.close()
         f.external = None
         self.x = x
+        self._final = None
+        if self.rows is not None:
+            self._final = gather_last(self.rows, to_numpy(x))
 
     @property
-    def final_state(self) -> np.ndarray:
+    def final_state(self) -> np.ndarray | None:
+        """State ``(R, B, N)`` after :meth:`run` (row-partitioned: whole on the owner, ``None`` on other ranks)."""
+        if self.rows is not None:
+            return self._final
         return to_numpy(self.x)
 
 
@@ -236,7 +315,8 @@ def simulate(net: NetworkParams, sim: SimulationParams, ids: Sequence[int] | Non
 
     Returns a dict with ``t`` ``(T,)``, ``nu_E``/``nu_I``/``m`` ``(R, B, T)``,
     ``x`` ``(R, B, T, n_record)``, ``neurons`` ``(n_record,)`` and
-    ``final_state`` ``(R, B, N)``.
+    ``final_state`` ``(R, B, N)``.  Row-partitioned (``rows=comm``): collective
+    over ``comm``, the dict on its rank 0 and ``None`` on the others.
     """
     ids = list(range(sim.realizations)) if ids is None else list(ids)
     s = Simulation(net, sim, ids, **kw)
@@ -248,4 +328,4 @@ def simulate(net: NetworkParams, sim: SimulationParams, ids: Sequence[int] | Non
     out["x"] = np.concatenate([c.x for c in chunks], axis=2)
     out["neurons"] = s.rec_idx
     out["final_state"] = s.final_state
-    return out
+    return out if s.owner else None

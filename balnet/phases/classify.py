@@ -53,39 +53,63 @@ A periodic signal has :math:`r \approx 1`; a chaotic one decorrelates,
 the median over recorded neurons (each at its own spectral period).  Finally
 :math:`\lambda_{\max}` comes from the Lyapunov file of the same point when given.
 
-Classification (thresholds are fields of :class:`PhaseCriteria`; the first
-rule that applies wins):
+Two more order parameters: ``activity_trend``, the slowest growth rate of the RMS
+activity of the recorded neurons between successive parts of the late window
+(:func:`amplitude_trend` with ``measure="rms"``; below ``-trend_tol`` only if *every*
+part is smaller than the one before), and ``return_x``, the largest autocorrelation of
+a recorded neuron after its first zero crossing (:func:`decorrelation_return`, median
+over neurons; ``nan`` when the signal is too slow for the window).  ``trend`` is the
+same slowest rate for the peak-to-peak amplitude.  With a Lyapunov file,
+:math:`\lambda_{\max}` comes with its confidence interval
+:math:`[\lambda_{lo}, \lambda_{hi}]` (``lambda_max_ci`` of the file, else a Student-t
+interval over its window FTLEs at ``lambda_level``): the tolerance on
+:math:`\lambda_{\max}` is its own measured uncertainty, not a constant.
 
-1. ``divergent``: non-finite values or :math:`\rho >` ``diverge``;
-2. at a fixed point, :math:`s <` ``speed_tol``: ``decay`` if the state is
-   *trivial*, else ``fixed_point`` (non-trivial fixed point);
-3. ``chaos``: with :math:`\lambda_{\max}` known, :math:`\lambda_{\max} >`
-   ``lambda_tol``; without it, neither the population nor the neurons recur
-   (:math:`r <` ``recurrence_tol``) and the amplitude does not decay;
-4. still converging, :math:`\gamma < -` ``trend_tol`` (the amplitude shrinks,
-   see :func:`amplitude_trend`): ``decay`` if trivial, else ``fixed_point``;
+Classification.  Every label needs positive evidence; a trajectory that no rule
+claims, or whose evidence contradicts itself, is ``undetermined`` (a failed test
+never selects a label by default):
+
+1. ``divergent``: non-finite values, :math:`\rho >` ``diverge``, or flagged divergent
+   by the Lyapunov run;
+2. at rest, :math:`s <` ``speed_tol``: ``decay`` if the state is trivial (Newton's
+   fixed point from the final state has RMS below ``x_tol``; where Newton was not
+   run, :math:`\rho <` ``x_tol`` or the activity shrinks toward 0 at the linear-decay
+   pace, below), else ``fixed_point``;
+3. converging while still moving: every part of the late window smaller than the one
+   before (``trend`` or ``activity_trend`` :math:`< -` ``trend_tol``), not chaotic by
+   :math:`\lambda_{lo} > 0`, and Newton from the final state finds a *linearly stable*
+   fixed point :math:`x^*` (``fp_growth`` < 0, :func:`fixed_point_growth`):
+   ``fixed_point`` if :math:`|x^*| \ge` ``x_tol``; ``decay`` if :math:`x^* = 0` *and*
+   the activity shrinks toward it at the pace of linear decay,
+   :math:`s/\rho \ge \kappa/2` with :math:`\kappa = -`\ ``activity_trend`` (near
+   :math:`x = 0`, :math:`\dot x = (J - 1)x` gives :math:`s/\rho \ge |\mathrm{Re}\,\lambda|`);
+   :math:`x^* = 0` without shrinking activity is a contradiction: ``undetermined``.
+   Without a Newton answer only a small state (:math:`\rho <` ``x_tol``) shrinking
+   at that pace is ``decay``; a converging state whose Newton point is unstable (e.g.
+   :math:`x = 0` of a chaotic SCS network) gets no settle label;
+4. ``chaos``: the interval of :math:`\lambda_{\max}` lies above 0; without one, the
+   neurons decorrelate and do not come back (``return_x`` < ``recurrence_tol``,
+   finite) and neither the population nor the neurons recur one period later;
 5. ``oscillation``: the population rates oscillate coherently,
    :math:`\sigma_\nu \ge` ``pop_tol``, :math:`\chi \ge` ``sync_tol`` and
-   ``recurrence_pop`` :math:`\ge` ``recurrence_tol`` (a limit cycle in which
-   the neurons, hence :math:`\nu_E` and :math:`\nu_I`, move together);
-6. ``cycle``: anything else that moves without being chaotic: a limit cycle or
-   torus of single neurons without a coherent population rhythm (seen e.g. in
-   small SCS networks at ``g = 2``), or a transient too slow to classify.
+   ``recurrence_pop`` :math:`\ge` ``recurrence_tol``, and :math:`\lambda_{\max}` is
+   unknown or its interval holds 0;
+6. ``cycle``: a moving state that recurs (population, neurons, or ``return_x``
+   :math:`\ge` ``recurrence_tol``) without a coherent population rhythm, with
+   :math:`\lambda_{\max}` unknown or its interval holding 0 (limit cycles or tori of
+   single neurons, e.g. small SCS networks near ``g = 1.2``);
+7. ``undetermined``: anything else, e.g. an interval of :math:`\lambda_{\max}` that holds
+   0 for a signal that does not recur (weak chaos or a torus, too short a run to tell),
+   a moving state with :math:`\lambda_{\max} < 0` that is not yet near a located
+   stable fixed point (a transient), or no decorrelation within the window.
 
-*Trivial* means that the fixed point the state settles on has RMS below
-``x_tol``.  :func:`classify_run` locates it by Newton's method from the final
-state (:func:`locate_fixed_point`; order parameter ``fp_rms``).  Where it is not
-located (:func:`classify` on order parameters alone), trivial means
-:math:`\rho <` ``x_tol``, or a state still shrinking as fast as
-linear decay to :math:`x = 0` would make it: :math:`s/\rho \ge \kappa/2` with
-:math:`\kappa = \max(-\lambda_{\max}, -\gamma, 0)` (near :math:`x = 0`,
-:math:`\dot x = (J - 1)x` gives :math:`s/\rho \ge |\mathrm{Re}\,\lambda|`,
-while a state converging to :math:`x^* \ne 0` has
-:math:`s/\rho \approx \kappa |x - x^*|/\rho \ll \kappa`).  Near the
-critical point (``g ~ 1``) decays are slow; the rules 2 and 4 label them by
-where they are heading.  Periods longer than half the late window cannot be
-established (recurrence ``nan``): choose ``T`` and ``late_fraction`` so the
-late window holds two periods of the slowest rhythm of interest.
+Near the critical point (``g ~ 1``) decays are slow; rule 3 labels them by where
+they are heading once Newton locates the fixed point.  Periods longer than an eighth
+(``return_x``) or half (recurrences) of the late window cannot be established: choose
+``T`` and ``late_fraction`` so the late window holds several periods of the slowest
+rhythm of interest.  Without a Lyapunov file, long-period limit cycles of small
+networks can pass for chaos (measured in docs/phases.md); with one, a short run gives
+wide intervals and more ``undetermined`` labels.
 
 Notes: with noise (``sigma > 0``) or time-dependent input no state has zero
 speed, so rules 2–3 never apply; thresholds are in the units of the model
@@ -120,6 +144,7 @@ from ..model.states import (
     FIXED_POINT,
     OSCILLATION,
     PHASES,
+    UNDETERMINED,
 )
 
 __all__ = [
@@ -132,6 +157,8 @@ __all__ = [
     "final_speed",
     "locate_fixed_point",
     "amplitude_trend",
+    "decorrelation_return",
+    "fixed_point_growth",
     "order_parameters",
     "classify",
 ]
@@ -143,8 +170,11 @@ class PhaseCriteria:
     late_fraction: float = _f(0.5, "fraction of the recorded run, at its end, used for order parameters")
     speed_tol: float = _f(1e-3, "RMS speed |dx/dt| below which a state is a fixed point", "1/tau")
     x_tol: float = _f(1e-2, "RMS activity below which a fixed point is the trivial one (decay)")
-    lambda_tol: float = _f(0.02, "lambda_max above which a moving state is chaotic", "1/tau")
-    trend_tol: float = _f(0.005, "amplitude decay rate above which a moving state is still converging", "1/tau")
+    lambda_level: float = _f(0.95, "confidence level of the lambda_max interval computed from window FTLEs "
+                                   "(Student t) when the Lyapunov file carries none")
+    trend_tol: float = _f(0.005, "shrink rate that every part of the late window must exceed for a state to "
+                                 "count as converging", "1/tau")
+    trend_parts: int = _f(4, "successive parts of the late window whose amplitudes must all shrink")
     pop_tol: float = _f(1e-3, "temporal std of nu_E or nu_I above which the population moves")
     sync_tol: float = _f(0.2, "synchrony chi above which population activity is coherent")
     recurrence_tol: float = _f(0.9, "autocorrelation one period later above which a signal is periodic")
@@ -158,8 +188,10 @@ class PhaseCriteria:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not -1.0 <= self.recurrence_tol <= 1.0:
             raise ConfigError(f"recurrence_tol must lie in [-1, 1], got {self.recurrence_tol}")
-        if not np.isfinite(self.lambda_tol):
-            raise ConfigError(f"lambda_tol must be finite, got {self.lambda_tol}")
+        if not 0.0 < self.lambda_level < 1.0:
+            raise ConfigError(f"lambda_level must lie in (0, 1), got {self.lambda_level}")
+        if int(self.trend_parts) != self.trend_parts or self.trend_parts < 2:
+            raise ConfigError(f"trend_parts must be an integer >= 2, got {self.trend_parts}")
 
 
 # -- signal measures ---------------------------------------------------------------
@@ -266,32 +298,68 @@ def recurrence(s: np.ndarray, dt: float, period: np.ndarray | float | None = Non
     return out
 
 
-def amplitude_trend(s: np.ndarray, dt: float) -> np.ndarray:
-    r"""Growth rate of the oscillation amplitude between the two halves of a signal.
+def amplitude_trend(s: np.ndarray, dt: float, parts: int = 2, measure: str = "ptp") -> np.ndarray:
+    r"""Slowest growth rate of the amplitude of signals between successive parts of a window.
 
     .. math::
-        \gamma = \frac{1}{T_{1/2}} \log\frac{A_2}{A_1},\qquad
-        A_h = \langle \max_{t\in h} s_i(t) - \min_{t\in h} s_i(t) \rangle_i ,
+        \gamma = \max_{h=1..H-1} \frac{1}{T_H} \log\frac{A_{h+1}}{A_h},\qquad
+        A_h = \langle \max_{t\in h} s_i(t) - \min_{t\in h} s_i(t) \rangle_i
+        \quad\text{(``measure="ptp"``)},\qquad
+        A_h = \sqrt{\langle s_i(t)^2 \rangle_{i,\,t\in h}}\quad\text{(``measure="rms"``)},
 
     where:
 
     * ``s`` has shape ``(..., m, n)``: ``m`` signals (neurons) averaged in
       :math:`A_h`, ``n`` samples spaced ``dt`` [tau];
-    * :math:`h = 1, 2` are the first and second halves, of duration
-      :math:`T_{1/2} = (n // 2)\,dt`.
+    * :math:`h = 1..H` (``H = parts``) are successive parts of duration
+      :math:`T_H = (n // H)\,dt` (the last ``n mod H`` samples left out of the early parts).
 
-    Peak-to-peak excursions do not depend on the phase at which a half starts,
-    so :math:`\gamma = 0` exactly for a signal of period :math:`\le T_{1/2}`;
-    a decaying oscillation :math:`e^{\lambda t}\sin\omega t` gives
-    :math:`\gamma \approx \lambda` [1/tau].  ``nan`` where :math:`A_1 = 0`.
-    Returns shape ``(...)``.
+    :math:`\gamma < 0` says that *every* part is smaller than the one before, which a
+    fluctuating (chaotic) signal rarely does for ``H = 4``, while a decay
+    :math:`e^{\lambda t}` gives :math:`\gamma = \lambda` in every part.  Peak-to-peak
+    excursions do not depend on the phase at which a part starts, so :math:`\gamma = 0`
+    exactly for a signal of period :math:`\le T_H`; ``rms`` measures the distance from
+    :math:`x = 0` (it shrinks only on the way to the trivial state).  ``nan`` where an
+    :math:`A_h = 0`.  Returns shape ``(...)`` [1/tau].
     """
     s = np.asarray(s, dtype=float)
-    h = s.shape[-1] // 2
-    a1 = np.ptp(s[..., :h], axis=-1).mean(axis=-1)
-    a2 = np.ptp(s[..., s.shape[-1] - h :], axis=-1).mean(axis=-1)
+    n = s.shape[-1]
+    h = n // parts
+    segs = [s[..., n - (parts - j) * h : n - (parts - j - 1) * h] for j in range(parts)]
+    if measure == "ptp":
+        amp = [np.ptp(g, axis=-1).mean(axis=-1) for g in segs]
+    elif measure == "rms":
+        amp = [np.sqrt(np.mean(g * g, axis=(-2, -1))) for g in segs]
+    else:
+        raise ValueError(f"unknown amplitude measure {measure!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(a1 > 0, np.log(a2 / a1) / (h * dt), np.nan)
+        rates = [np.where((a0 > 0) & (a1 > 0), np.log(a1 / a0) / (h * dt), np.nan) for a0, a1 in zip(amp[:-1], amp[1:])]
+    return np.max(np.stack(rates, axis=0), axis=0)
+
+
+def decorrelation_return(s: np.ndarray) -> np.ndarray:
+    r"""Largest autocorrelation of a signal after its first zero crossing, up to half its length.
+
+    .. math::
+        q = \max_{\ell_0 \le \ell \le n/2} c(\ell),\qquad \ell_0 = \min\{\ell : c(\ell) < 0\},
+
+    with :math:`c` the unbiased autocorrelation (:func:`autocorrelation`).  A periodic (or
+    quasi-periodic) signal whose period fits in half the window returns to
+    :math:`q \approx 1`; an irregular one decorrelates and stays well below (SCS chaos at
+    ``g = 1.5``, ``N = 500``, 100 tau windows: ``q`` 0.0-0.7, measured).  ``nan`` when
+    :math:`\ell_0 > n/8`: a periodic signal crosses zero at a quarter period, so only then
+    would its return (one period later) fall inside half the window; a slower signal gives
+    no evidence either way.  Shape ``(..., n)`` -> ``(...)``.
+    """
+    ac = autocorrelation(s)
+    n = ac.shape[-1]
+    half = ac[..., : n // 2 + 1]
+    neg = half[..., : n // 8 + 1] < 0
+    first = np.where(neg.any(axis=-1), np.argmax(neg, axis=-1), -1)
+    idx = np.arange(half.shape[-1])
+    after = np.where(idx >= np.expand_dims(first, -1), half, -np.inf)
+    q = after.max(axis=-1)
+    return np.where(first >= 0, q, np.nan)
 
 
 # -- order parameters of one simulation file ---------------------------------------------
@@ -368,9 +436,11 @@ def order_parameters(
     speed: np.ndarray,
     rms: np.ndarray,
     lambda_max: np.ndarray | None = None,
+    lambda_ci: np.ndarray | None = None,
     late_fraction: float = 0.5,
     gain: str = "tanh",
     excitatory: np.ndarray | None = None,
+    parts: int = 4,
 ) -> dict[str, np.ndarray]:
     r"""Order parameters of trajectories (see the module docstring for formulas).
 
@@ -381,17 +451,20 @@ def order_parameters(
     x : ``(R, B, n, n_rec)`` recorded neurons (``n_rec`` may be 0)
     speed, rms : ``(R, B)`` RMS speed [1/tau] and RMS activity at the final state
     lambda_max : ``(R, B)`` or None, largest Lyapunov exponent [1/tau]
+    lambda_ci : ``(R, B, 2)`` or None, confidence interval of ``lambda_max`` [1/tau]
     late_fraction : float, fraction of the run (at its end) that is analysed
     gain : transfer function name (rates of recorded neurons are ``phi(x)``)
     excitatory : ``(n_rec,)`` bool, which recorded neurons are excitatory
         (default: all)
+    parts : number of successive parts of the late window in the trends
+        (:func:`amplitude_trend`)
 
     Returns
     -------
     dict of ``(R, B)`` arrays: ``speed``, ``rms``, ``std_nu`` (max of the two
-    population std), ``var_x``, ``synchrony``, ``trend`` [1/tau], ``f_peak`` [1/tau], ``period`` [tau],
-    ``coherence``, ``recurrence_pop``, ``recurrence_x``, ``lambda_max``
-    (``nan`` when not given).
+    population std), ``var_x``, ``synchrony``, ``trend`` and ``activity_trend`` [1/tau],
+    ``f_peak`` [1/tau], ``period`` [tau], ``coherence``, ``recurrence_pop``, ``recurrence_x``,
+    ``return_x``, ``lambda_max``, ``lambda_lo``, ``lambda_hi`` (``nan`` when not given).
     """
     t = np.asarray(t, dtype=float)
     if t.size < 8:
@@ -417,21 +490,32 @@ def order_parameters(
         rates = get_gain(gain).phi(xn[..., sel, :])
         with np.errstate(invalid="ignore", divide="ignore"):
             sync = np.sqrt(pop.var(axis=-1) / rates.var(axis=-1).mean(axis=-1))
-        trend = amplitude_trend(xn, dt)
+        trend = amplitude_trend(xn, dt, parts)
+        act = amplitude_trend(xn, dt, parts, "rms")
         rx = recurrence(xn, dt)
-        rec_x = np.full(shape, np.nan)
-        ok = np.isfinite(rx).any(axis=-1)
-        rec_x[ok] = np.nanmedian(rx[ok], axis=-1)
+        rec_x = _nanmedian_last(rx, shape)
+        ret_x = _nanmedian_last(decorrelation_return(xn), shape)
     else:
         var_x = np.full(shape, np.nan)
         rec_x = np.full(shape, np.nan)
+        ret_x = np.full(shape, np.nan)
         sync = np.full(shape, np.nan)
-        trend = amplitude_trend(np.stack([E, I], axis=-2), dt)
+        trend = amplitude_trend(np.stack([E, I], axis=-2), dt, parts)
+        act = np.full(shape, np.nan)
     lam = np.full(shape, np.nan) if lambda_max is None else np.broadcast_to(np.asarray(lambda_max, float), shape).copy()
+    ci = np.full(shape + (2,), np.nan) if lambda_ci is None else np.broadcast_to(np.asarray(lambda_ci, float), shape + (2,))
     return dict(
         speed=np.asarray(speed, float), rms=np.asarray(rms, float), std_nu=std_nu, var_x=var_x, synchrony=sync, trend=trend,
-        f_peak=f_peak, period=period, coherence=coh, recurrence_pop=rec_pop, recurrence_x=rec_x, lambda_max=lam,
+        activity_trend=act, f_peak=f_peak, period=period, coherence=coh, recurrence_pop=rec_pop, recurrence_x=rec_x,
+        return_x=ret_x, lambda_max=lam, lambda_lo=ci[..., 0].copy(), lambda_hi=ci[..., 1].copy(),
     )
+
+
+def _nanmedian_last(v, shape):
+    out = np.full(shape, np.nan)
+    ok = np.isfinite(v).any(axis=-1)
+    out[ok] = np.nanmedian(v[ok], axis=-1)
+    return out
 
 
 #: name -> (units, long_name) of every order parameter (for the HDF5 output)
@@ -441,56 +525,104 @@ ORDER_PARAMETERS = {
     "std_nu": ("1", "max(std_t nu_E, std_t nu_I) over the late window"),
     "var_x": ("1", "mean temporal variance of recorded neurons over the late window"),
     "synchrony": ("1", "Golomb synchrony chi = sqrt(var_t nu / <var_t phi(x_i)>) over recorded neurons"),
-    "trend": ("1/tau", "growth rate of the peak-to-peak amplitude of recorded neurons between the window halves"),
+    "trend": ("1/tau", "slowest growth rate of the peak-to-peak amplitude of recorded neurons between successive "
+                       "parts of the late window"),
+    "activity_trend": ("1/tau", "slowest growth rate of the RMS activity of recorded neurons between successive parts "
+                                "of the late window (< 0: shrinking toward x = 0 in every part)"),
     "f_peak": ("1/tau", "peak frequency of the nu_E + nu_I power spectrum"),
     "period": ("tau", "1 / f_peak"),
     "coherence": ("1", "fraction of population power within one bin of the peak"),
     "recurrence_pop": ("1", "autocorrelation of nu_E one period later"),
     "recurrence_x": ("1", "median autocorrelation of recorded neurons one period later"),
+    "return_x": ("1", "median over recorded neurons of the largest autocorrelation after its first zero crossing, "
+                      "up to half the late window (nan: no zero crossing)"),
     "lambda_max": ("1/tau", "largest Lyapunov exponent (nan: no Lyapunov file)"),
+    "lambda_lo": ("1/tau", "lower bound of the confidence interval of lambda_max"),
+    "lambda_hi": ("1/tau", "upper bound of the confidence interval of lambda_max"),
+    "lyapunov_divergent": ("1", "1 where the Lyapunov run of this trajectory diverged (non-finite state)"),
     "fp_rms": ("1", "RMS of the fixed point a settling state heads to (Newton; nan: not located)"),
+    "fp_growth": ("1/tau", "largest real part of the eigenvalues of the Jacobian at that fixed point "
+                           "(< 0: stable; nan: not located)"),
 }
+
+
+def fixed_point_growth(net: NetworkParams, sim: SimulationParams, k: int, x_star: np.ndarray) -> float:
+    r"""Largest real part of the eigenvalues of the Jacobian :math:`D(x^*) = -\mathbb 1 + J\,\mathrm{diag}\,\phi'(x^*)`
+    of realization ``k`` at ``x_star`` ``(N,)`` [1/tau]; negative: :math:`x^*` is linearly stable.
+    Dense eigenvalues, :math:`O(N^3)`."""
+    J = realization_couplings(net, sim.seed, k)
+    D = J * get_gain(net.gain).dphi(np.asarray(x_star, np.float64))[None, :] - np.eye(J.shape[0])
+    return float(np.max(np.linalg.eigvals(D).real))
+
+
+def _get(op, name, shape):
+    v = op.get(name)
+    return np.full(shape, np.nan) if v is None else np.broadcast_to(np.asarray(v, float), shape)
 
 
 def classify(op: Mapping[str, np.ndarray], criteria: PhaseCriteria | None = None) -> np.ndarray:
     """Integer labels (index into :data:`PHASES`) from order parameters, same shape as ``op['speed']``.
 
-    Rules in the module docstring; ``nan`` recurrences count as "not periodic".
+    Rules in the module docstring.  Missing order parameters (``nan`` or absent) count as *no
+    evidence*: they never select a class by themselves, and a trajectory that no rule claims
+    is ``undetermined``.
     """
     c = criteria or PhaseCriteria()
     speed = np.asarray(op["speed"], float)
+    shape = speed.shape
     rms = np.asarray(op["rms"], float)
-    lam = np.asarray(op.get("lambda_max", np.full(speed.shape, np.nan)), float)
-    std_nu = np.asarray(op["std_nu"], float)
-    rp = np.nan_to_num(np.asarray(op["recurrence_pop"], float), nan=-np.inf)
-    rx = np.nan_to_num(np.asarray(op["recurrence_x"], float), nan=-np.inf)
+    std_nu = _get(op, "std_nu", shape)
+    rp, rx, qx = (_get(op, k, shape) for k in ("recurrence_pop", "recurrence_x", "return_x"))
+    sync = _get(op, "synchrony", shape)
+    trend, act = _get(op, "trend", shape), _get(op, "activity_trend", shape)
+    lo, hi = _get(op, "lambda_lo", shape), _get(op, "lambda_hi", shape)
+    fp_rms, fp_growth = _get(op, "fp_rms", shape), _get(op, "fp_growth", shape)
+    with np.errstate(invalid="ignore"):
+        # lambda_max: its confidence interval decides (no interval: no Lyapunov evidence)
+        have_ci = np.isfinite(lo) & np.isfinite(hi)
+        lam_pos = have_ci & (lo > 0)
+        lam_neg = have_ci & (hi < 0)
+        lam_zero = have_ci & ~lam_pos & ~lam_neg
+        moving = speed >= c.speed_tol
+        fixed = speed < c.speed_tol
+        # every part of the late window smaller than the one before (nan: no evidence)
+        shrink_amp = trend < -c.trend_tol
+        shrink_act = act < -c.trend_tol
+        # heading to x = 0 at the pace of linear decay: s / rho >= kappa / 2 with kappa = -activity_trend
+        ratio = np.where(rms > 0, speed / np.where(rms > 0, rms, 1.0), 0.0)
+        toward_zero = shrink_act & (ratio >= 0.5 * -act)
+        located = np.isfinite(fp_rms)
+        stable = located & (fp_growth < 0)
+        trivial_fp = located & (fp_rms < c.x_tol)
+        periodic = (rp >= c.recurrence_tol) | (rx >= c.recurrence_tol) | (qx >= c.recurrence_tol)
+        irregular = (qx < c.recurrence_tol) & ~periodic
+        coherent = (std_nu >= c.pop_tol) & (sync >= c.sync_tol) & (rp >= c.recurrence_tol)
 
-    sync = np.nan_to_num(np.asarray(op["synchrony"], float), nan=-np.inf)
-    trend = np.asarray(op.get("trend", np.full(speed.shape, np.nan)), float)
-    have_lam = np.isfinite(lam)
-
-    coherent = (std_nu >= c.pop_tol) & (sync >= c.sync_tol) & (rp >= c.recurrence_tol)
-    periodic = (rp >= c.recurrence_tol) | (rx >= c.recurrence_tol)
-    converging = np.nan_to_num(trend, nan=0.0) < -c.trend_tol
-    chaotic = np.where(have_lam, lam > c.lambda_tol, ~periodic & ~converging)
-    fixed = speed < c.speed_tol
-    # trivial (x -> 0): small, or still shrinking as fast as linear decay to 0 would
-    rate = np.maximum(np.where(have_lam, -lam, 0.0), np.nan_to_num(-trend, nan=0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(rms > 0, speed / rms, 0.0)
-    trivial = (rms < c.x_tol) | ((rate > 0) & (ratio >= 0.5 * rate))
-    fp_rms = np.asarray(op.get("fp_rms", np.full(speed.shape, np.nan)), float)
-    located = np.isfinite(fp_rms)
-    trivial = np.where(located, fp_rms < c.x_tol, trivial)
-
-    labels = np.full(speed.shape, CYCLE, dtype=np.int8)
-    labels[coherent] = OSCILLATION
-    settle = (fixed | converging) & ~chaotic
-    labels[settle] = np.where(trivial[settle], DECAY, FIXED_POINT)
-    labels[chaotic & ~fixed] = CHAOS
+    labels = np.full(shape, UNDETERMINED, dtype=np.int8)
+    not_chaotic = ~have_ci | lam_zero
+    # 6. cycle / 5. oscillation: moving, recurring, not chaotic by lambda_max
+    labels[moving & periodic & not_chaotic] = CYCLE
+    labels[moving & coherent & not_chaotic] = OSCILLATION
+    # 4. chaos: lambda_max's interval above 0; without one, an irregular signal that does not settle
+    labels[moving & (lam_pos | (~have_ci & irregular))] = CHAOS
+    # 3. settling on a fixed point while still moving: converging amplitude (every part) and Newton
+    #    finds a *stable* fixed point; decay needs x* = 0 and the activity shrinking toward it
+    converging = moving & ~lam_pos & (shrink_amp | shrink_act)
+    heading = converging & stable
+    labels[heading & ~trivial_fp] = FIXED_POINT
+    labels[heading & trivial_fp & toward_zero] = DECAY
+    labels[heading & trivial_fp & ~toward_zero] = UNDETERMINED
+    #    no Newton answer: only the linear-decay pace toward 0 of a small state counts
+    labels[converging & ~located & toward_zero & (rms < c.x_tol)] = DECAY
+    labels[converging & ~located & ~(toward_zero & (rms < c.x_tol)) & ~(lam_pos | (~have_ci & irregular))] = UNDETERMINED
+    #    a moving state with lambda_max < 0 that no settle rule claims is a transient: undetermined
+    labels[moving & lam_neg & ~heading & ~(converging & ~located & toward_zero & (rms < c.x_tol))] = UNDETERMINED
+    # 2. at a fixed point
+    trivial = np.where(located, fp_rms < c.x_tol, (rms < c.x_tol) | toward_zero)
     labels[fixed & trivial] = DECAY
     labels[fixed & ~trivial] = FIXED_POINT
-    bad = ~np.isfinite(speed) | ~np.isfinite(rms) | (rms > c.diverge)
+    # 1. divergent
+    bad = ~np.isfinite(speed) | ~np.isfinite(rms) | (rms > c.diverge) | (_get(op, "lyapunov_divergent", shape) > 0)
     labels[bad] = DIVERGENT
     return labels
 

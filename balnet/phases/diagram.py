@@ -9,7 +9,10 @@ import itertools
 import json
 from typing import Sequence
 
+import h5py
 import numpy as np
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from ..engine.io import H5Writer, read, read_attrs
 from ..engine.params import ConfigError
@@ -37,13 +40,16 @@ from .classify import (
     PhaseCriteria,
     classify,
     final_speed,
+    fixed_point_growth,
     locate_fixed_point,
     order_parameters,
 )
 
 __all__ = [
     "classify_run",
+    "lyapunov_evidence",
     "phase_diagram",
+    "wilson_interval",
     "write_phase_diagram",
     "stability_table",
 ]
@@ -54,8 +60,12 @@ def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None
 
     Returns a dict with ``labels`` ``(R, B)`` (int8), the order parameters of
     :func:`order_parameters`, ``realization`` ids, ``params`` (flat dict of the
-    file's parameters) and ``n_trials``.  ``lambda_max`` is taken from
-    ``lyapunov_path`` (matched by realization id and trial) when given.
+    file's parameters) and ``n_trials``.  ``lambda_max`` and its interval are taken from
+    ``lyapunov_path`` (matched by realization id and trial) when given
+    (:func:`lyapunov_evidence`).  Every trajectory that is at rest or converging (every
+    part of the late window smaller than the one before) gets Newton's fixed point from
+    its final state (:func:`locate_fixed_point`, order parameter ``fp_rms``) and that
+    point's stability (:func:`fixed_point_growth`, ``fp_growth``).
     """
 
     c = criteria or PhaseCriteria()
@@ -64,42 +74,96 @@ def classify_run(path, criteria: PhaseCriteria | None = None, lyapunov_path=None
     ids = [int(k) for k in a["realization"]]
     speed = final_speed(net, sim, ids, a["final_state"])
     rms = np.sqrt(np.mean(np.asarray(a["final_state"], float) ** 2, axis=-1))
-    lam = None
+    lam = ci = div = None
     if lyapunov_path is not None:
-        lam = _match_lambda(lyapunov_path, ids, speed.shape[1])
+        lam, ci, div = lyapunov_evidence(lyapunov_path, ids, speed.shape[1], c.lambda_level)
     op = order_parameters(a["time"], a["nu_E"], a["nu_I"], a["x"], speed=speed, rms=rms, lambda_max=lam,
-                          late_fraction=c.late_fraction, gain=net.gain, excitatory=np.asarray(a["neuron"]) < net.N_E)
-    first = classify(op, c)
+                          lambda_ci=ci, late_fraction=c.late_fraction, gain=net.gain,
+                          excitatory=np.asarray(a["neuron"]) < net.N_E, parts=c.trend_parts)
+    op["lyapunov_divergent"] = np.zeros(speed.shape) if div is None else div.astype(float)
     op["fp_rms"] = np.full(speed.shape, np.nan)
+    op["fp_growth"] = np.full(speed.shape, np.nan)
     x_end = np.asarray(a["final_state"], float)
-    for r, b in zip(*np.nonzero(np.isin(first, [DECAY, FIXED_POINT]))):
-        if op["rms"][r, b] < c.x_tol and op["speed"][r, b] < c.speed_tol:
-            op["fp_rms"][r, b] = op["rms"][r, b]  # already there
-            continue
+    with np.errstate(invalid="ignore"):
+        candidate = (op["speed"] < c.speed_tol) | (op["trend"] < -c.trend_tol) | (op["activity_trend"] < -c.trend_tol)
+    candidate &= np.isfinite(op["speed"]) & (op["rms"] <= c.diverge)
+    for r, b in zip(*np.nonzero(candidate)):
         xs, ok = locate_fixed_point(net, sim, ids[r], x_end[r, b])
         if ok:
             op["fp_rms"][r, b] = np.sqrt(np.mean(xs * xs))
+            op["fp_growth"][r, b] = fixed_point_growth(net, sim, ids[r], xs)
     op["labels"] = classify(op, c)
     op["realization"] = np.asarray(ids)
     op["params"] = flat_params(attrs)
     return op
 
 
-def _match_lambda(path, ids, n_trials) -> np.ndarray:
+def lyapunov_evidence(path, ids, n_trials, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``lambda_max`` ``(R, B)``, its confidence interval ``(R, B, 2)`` and the divergence flag
+    ``(R, B)`` of the trajectories ``ids`` in a Lyapunov file (``nan`` / ``False`` where absent).
 
-    a, attrs = read(path, ["lambda_max", "realization"], kind="lyapunov")
+    The interval is the Student-t interval of the mean window FTLE at ``level``,
+    :math:`\bar\lambda \pm t_{(1+\text{level})/2,\,W-1}\, s/\sqrt W` over the ``W >= 2`` windows
+    of ``ftle_micro`` (it keeps its coverage for few windows, where the percentile bootstrap of
+    the file's ``lambda_max_ci`` is too narrow: with ``W = 2`` that is about the range of the two
+    values); the file's ``lambda_max_ci`` when there are no window FTLEs; ``nan`` otherwise (one
+    window: no measured uncertainty, so no Lyapunov evidence).  A trajectory flagged ``divergent`` in the file
+    (non-finite state during the Lyapunov run) has ``lambda_max = nan``.
+    """
+    a, attrs = read(path, None, kind="lyapunov")
     pos = {int(k): i for i, k in enumerate(a["realization"])}
     lam = np.full((len(ids), n_trials), np.nan)
+    ci = np.full((len(ids), n_trials, 2), np.nan)
+    div = np.zeros((len(ids), n_trials), bool)
     L = np.asarray(a["lambda_max"], float)
+    if "ftle_micro" in a and np.shape(a["ftle_micro"])[-1] >= 2:
+        F = np.asarray(a["ftle_micro"], float)
+        W = F.shape[-1]
+        half = student_t.ppf(0.5 * (1 + level), W - 1) * F.std(-1, ddof=1) / np.sqrt(W)
+        m = F.mean(-1)
+        C = np.stack([m - half, m + half], axis=-1)
+    elif "lambda_max_ci" in a and "ftle_micro" not in a:
+        C = np.asarray(a["lambda_max_ci"], float)
+    else:
+        C = np.full(L.shape + (2,), np.nan)
+    D = np.asarray(a["divergent"], bool) if "divergent" in a else np.zeros(L.shape, bool)
     nb = min(n_trials, L.shape[1])
     for r, k in enumerate(ids):
         if k in pos:
             lam[r, :nb] = L[pos[k], :nb]
-    return lam
+            ci[r, :nb] = C[pos[k], :nb]
+            div[r, :nb] = D[pos[k], :nb]
+    lam[div] = np.nan
+    ci[div] = np.nan
+    return lam, ci, div
+
+
+def wilson_interval(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    r"""Wilson score interval of a binomial proportion :math:`\hat p = k/n`.
+
+    .. math::
+        \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}},
+        \qquad z = \Phi^{-1}\big(\tfrac{1+\text{level}}{2}\big),
+
+    (Wilson, J. Am. Stat. Assoc. 22:209, 1927; Brown, Cai & DasGupta, Stat. Sci. 16:101, 2001).
+    Unlike the Wald interval it stays inside [0, 1] and does not collapse at ``k = 0`` or ``k = n``
+    (``k = 0``, ``n = 8``: upper bound 0.32 at 95 %).  Broadcasts; ``nan`` where ``n = 0``.
+    """
+    k = np.asarray(k, float)
+    n = np.asarray(n, float)
+    z = float(norm.ppf(0.5 * (1 + level)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        den = 1 + z * z / n
+        mid = (p + z * z / (2 * n)) / den
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+        lo = np.where(n > 0, np.clip(mid - half, 0.0, 1.0), np.nan)
+        hi = np.where(n > 0, np.clip(mid + half, 0.0, 1.0), np.nan)
+    return lo, hi
 
 
 def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *, sweep: Sequence[str] | None = None,
-                  criteria: PhaseCriteria | None = None, predictions: bool = True) -> dict:
+                  criteria: PhaseCriteria | None = None, predictions: bool = True, level: float = 0.95) -> dict:
     """Classify every trajectory of every run and reduce to class fractions per sweep point.
 
     Parameters
@@ -112,13 +176,15 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
     predictions : also compare every realization's class with the state that the eigenvalues
         of ``J`` at ``x = 0`` predict (:mod:`balnet.theory.dmft`, part 3; points where they do not
         apply, e.g. ``I0 != 0``, stay missing)
+    level : confidence level of the Wilson intervals of the fractions
 
     Returns
     -------
     dict with ``dims`` (sweep names), ``coords`` (their values), ``labels``
     ``(*grid, R, B)`` int8 (``-1`` where a point is missing), ``fractions``
-    ``(*grid, n_phases)``, every order parameter ``(*grid, R, B)``, ``realization``
-    ids and ``criteria``; with ``predictions`` also the variables of
+    ``(*grid, n_phases)`` with their Wilson intervals ``fractions_lo``/``fractions_hi`` and the
+    ``counts`` (:func:`wilson_interval`; the realizations x trials of a point are the trials of
+    a binomial), every order parameter ``(*grid, R, B)``, ``realization`` ids and ``criteria``; with ``predictions`` also the variables of
     :data:`balnet.theory.stability.PREDICTION_VARIABLES` (``predicted`` ``(*grid, R)``,
     ``confusion`` ``(*grid, predicted, measured)``, ``agreement`` ``(*grid)``, ...).
     """
@@ -148,12 +214,19 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
         labels[ix] = r["labels"]
         for k in ORDER_PARAMETERS:
             ops[k][ix] = r[k]
-    fractions = np.full(grid + (len(PHASES),), np.nan)
+    counts = np.zeros(grid + (len(PHASES),), np.int64)
     for ix in itertools.product(*[range(n) for n in grid]):
         lab = labels[ix]
-        if (lab >= 0).any():
-            fractions[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES)) / (lab >= 0).sum()
+        counts[ix] = np.bincount(lab[lab >= 0].ravel(), minlength=len(PHASES))
+    n = counts.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = np.where(n > 0, counts / np.maximum(n, 1), np.nan)
+    lo, hi = wilson_interval(counts, n, level)
+    sizes = sorted({int(p["N"]) for p in run_params if "N" in p})
+    durations = sorted({float(p["T"]) for p in run_params if "T" in p})
     pd = dict(dims=names, coords=[coord_array(v) for v in values], labels=labels, fractions=fractions,
+              sizes=sizes, durations=durations,
+              fractions_lo=lo, fractions_hi=hi, counts=counts, level=level,
               realization=results[0]["realization"], n_trials=nB, criteria=c, **ops)
     if predictions:
 
@@ -169,32 +242,46 @@ def phase_diagram(run_paths: Sequence, lyapunov_paths: Sequence | None = None, *
 def write_phase_diagram(pd: dict, path, *, command: str = "balnet reduce phases", inputs: Sequence = ()) -> None:
     """Write :func:`phase_diagram` output to HDF5 (dimension scales over the swept parameters).
 
-    Variables: ``fractions`` (*sweep, phase), ``labels`` (*sweep, realization,
-    trial) with ``-1`` = missing, every order parameter (*sweep, realization,
-    trial); coordinate ``phase`` (0..5) with the class names in the variable
-    ``phase_name`` and the file attribute ``phases``; the linear-stability predictions
+    Variables: ``fractions`` (*sweep, phase) with their Wilson intervals ``fractions_lo``,
+    ``fractions_hi`` and the ``counts``, ``labels`` (*sweep, realization, trial) (integer index
+    into the file attribute ``phases``, ``-1`` = missing), every order parameter (*sweep,
+    realization, trial); the coordinate ``phase`` holds the class names (strings, so that
+    ``xr.open_dataset(p, engine="h5netcdf").fractions.sel(phase="chaos")`` works), the
+    variable ``phase_index`` their integer labels; the linear-stability predictions
     (:data:`balnet.theory.stability.PREDICTION_VARIABLES`) when the reduction made them.
     """
 
     dims = list(pd["dims"])
     units = param_units()
     with H5Writer(path, kind="phase_diagram", params={"criteria": dataclasses.asdict(pd["criteria"]), "sweep": dims},
+                  interval=f"{pd.get('level', 0.95):g} Wilson score interval",
+                  N=json.dumps(pd.get("sizes", [])), T=json.dumps(pd.get("durations", [])),
                   realization_ids=pd["realization"], command=command, phases=json.dumps(list(PHASES)),
                   sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
         write_sweep_coords(w, dims, pd["coords"], units)
         w.coord("realization", np.asarray(pd["realization"]), long_name="connectivity realization id")
         w.coord("trial", np.arange(pd["n_trials"]), long_name="trial")
-        w.coord("phase", np.arange(len(PHASES)), long_name="phase class index (see phase_name)")
+        w.coord("phase", np.asarray(PHASES, dtype=h5py.string_dtype()), long_name="phase class name")
+        w.variable("phase_index", np.arange(len(PHASES)), dims=("phase",),
+                   long_name="integer label of the class (values of labels)", compress=False)
         w.variable("phase_name", np.asarray(PHASES, dtype=object), dims=("phase",), long_name="phase class name", compress=False)
         w.variable("fractions", pd["fractions"], dims=(*dims, "phase"), units="1",
                    long_name="fraction of realizations x trials in each phase")
+        lv = pd.get("level", 0.95)
+        for k, side in (("fractions_lo", "lower"), ("fractions_hi", "upper")):
+            if k in pd:
+                w.variable(k, pd[k], dims=(*dims, "phase"), units="1",
+                           long_name=f"{side} bound of the {lv:g} Wilson score interval of the fraction")
+        if "counts" in pd:
+            w.variable("counts", pd["counts"], dims=(*dims, "phase"), units="1",
+                       long_name="number of realizations x trials in each phase")
         w.variable("labels", pd["labels"], dims=(*dims, "realization", "trial"),
                    long_name="phase class index per realization and trial (-1: missing)")
         for k, (u, ln) in ORDER_PARAMETERS.items():
             w.variable(k, pd[k], dims=(*dims, "realization", "trial"), units=u, long_name=ln)
         if "confusion" in pd:
 
-            w.coord("predicted_phase", np.arange(len(PHASES)), long_name="predicted phase class index (see phase_name)")
+            w.coord("predicted_phase", np.asarray(PHASES, dtype=h5py.string_dtype()), long_name="predicted phase class name")
             for k, (extra, u, ln) in PREDICTION_VARIABLES.items():
                 w.variable(k, pd[k], dims=(*dims, *extra), units=u, long_name=ln)
 
@@ -275,5 +362,6 @@ def stability_table(run_paths: Sequence, *, phase_diagram_path=None, sweep: Sequ
         res["period"][ix] = per
     for ix in itertools.product(*[range(n) for n in grid]):
         res["confusion"][ix], res["agreement"][ix] = confusion_table(res["predicted"][ix], res["labels"][ix])
-    res.update(dims=names, coords=[coord_array(v) for v in values], realization=np.asarray(rows[0][0]), n_trials=nB)
+    res.update(dims=names, coords=[coord_array(v) for v in values], realization=np.asarray(rows[0][0]), n_trials=nB,
+               sizes=sorted({int(p["N"]) for p in flat if "N" in p}), durations=sorted({float(p["T"]) for p in flat if "T" in p}))
     return res

@@ -82,6 +82,29 @@ measurements (the paper reports middle-layer BN as "hard to alleviate" in many s
 standardizes every hidden pre-activation vector per sample over its units (no
 affine parameters).  Only ``bn_last`` is predicted to remove the outlier.
 
+Finite T: the spread of the bulk (our derivation and measurements; tests/test_fim.py).  The
+leading-order Gram :math:`[(K_1-K_2)I + K_2\mathbf 1\mathbf 1^\top]/T` puts the whole bulk at
+:math:`(K_1-K_2)/T`; at finite :math:`T/M` the bulk spreads and its edge, which is
+:math:`\lambda_{\max}` with ``bn_last``, moves up.  The off-diagonal NTK entries depend on the input
+overlaps :math:`\rho_{ts} = x_t\cdot x_s/M_0 \sim N(0, 1/M_0)`: to first order
+:math:`\Theta_{ts} \approx K_2 + b\,\rho_{ts}` with :math:`b = \partial K_2/\partial\rho` (the mean-field
+kernel with :math:`\hat q^0_2 = \rho`, :func:`kernel_slope`), so
+:math:`\Theta \approx K_2\mathbf 1\mathbf 1^\top + b\,XX^\top/M_0 + (K_1 - K_2 - b) I`.  After the batch
+projection :math:`P_T X X^\top P_T/M_0` has the Marchenko-Pastur law of ratio
+:math:`\gamma = (T-1)/M_0` (edge :math:`(1+\sqrt\gamma)^2`), hence the input-overlap edge
+
+.. math::
+    \lambda_{\max}^{\rm MP} = \frac{K_1 - K_2 + b\,[(1+\sqrt\gamma)^2 - 1]}{T}
+
+(``theory_lambda_max_mp``; leading-order :math:`K_{1,2} = \alpha\kappa_{1,2}M`).  It leaves out the
+finite-width fluctuations of the weights, which spread the bulk by a comparable amount (measured: the
+total excess over :math:`(K_1-K_2)/T` is about twice the input-overlap part, at every :math:`\gamma`), so
+it is a lower estimate that holds only where both are small.  The second new formula takes the spread
+from the measured spectrum: the edge of the shifted Marchenko-Pastur law :math:`a + s\,\mathrm{MP}_\gamma`
+whose mean, variance and third central moment equal those of the measured bulk
+(:func:`mp_edge_from_moments`, :func:`bulk_edge`; per seed ``lambda_edge``); it holds once the bulk has
+enough eigenvalues to reach its edge (``T >= 30``; at ``T = 10`` it overestimates by 2-8 %).
+
 Learning-rate limit (Karakida et al. 2019, Sec. 5; catapult: Lewkowycz et al.
 2020, arXiv:2003.02218): full-batch GD on :math:`E = \frac1{2T}\sum_t|f(x_t)-y_t|^2`
 (targets :math:`y \sim N(0, I_C)`) at :math:`\eta = c\cdot 2/\lambda_{\max}`; the
@@ -131,7 +154,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..engine.backend import scipy_special, to_numpy
+from ..engine.backend import check_backend, scipy_special, to_numpy
 from ..engine.figures import _plt, save
 from ..engine.io import H5Writer, read
 from ..engine.params import ConfigError, _f
@@ -149,8 +172,17 @@ __all__ = [
     "gram",
     "gram_layers",
     "init_net",
+    "NGD",
+    "NGD_METHODS",
+    "NgdMethod",
+    "ngd_method",
     "ngd_run",
     "order_parameters",
+    "bulk_edge",
+    "edge_table",
+    "kernel_slope",
+    "mp_edge_from_moments",
+    "plot_edge",
     "plot_fim",
     "reduce_files",
     "sample_inputs",
@@ -160,7 +192,6 @@ __all__ = [
 
 ACTIVATIONS = ("tanh", "relu", "erf", "linear")
 NORMS = ("none", "bn_last", "bn_middle", "layer_norm")
-NGD_METHODS = ("gd", "exact", "layerwise", "kfac", "unitwise")
 
 
 @dataclass(frozen=True)
@@ -223,8 +254,7 @@ class FimParams:
             raise ConfigError("lr_c_min must be < lr_c_max")
         if round(self.alpha0 * self.M) < 1:
             raise ConfigError("alpha0*M must be >= 1")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -438,10 +468,12 @@ def _moments(activation: str, q1: float, q2: float, n: int) -> tuple[float, floa
             _gauss2(dphi, dphi, q1, q1, n), _gauss2(dphi, dphi, q1, q2, n))
 
 
-def order_parameters(activation: str, sigma_w2: float, sigma_b2: float, L: int, n: int = 101) -> dict:
+def order_parameters(activation: str, sigma_w2: float, sigma_b2: float, L: int, n: int = 101, *,
+                     rho: float = 0.0) -> dict:
     r"""Forward :math:`q_1^l, q_2^l` (l = 1..L-1), :math:`\hat q^{l}_{1,2}` (l = 0..L-1) and backward :math:`\tilde q^l_{1,2}` (l = 1..L).
 
-    Inputs have :math:`\hat q^0_1 = 1`, :math:`\hat q^0_2 = 0` (independent N(0, I) inputs).
+    Inputs have :math:`\hat q^0_1 = 1`, :math:`\hat q^0_2 = \rho` (``rho = 0``: independent N(0, I)
+    inputs; a nonzero ``rho`` gives the kernel of two inputs with overlap :math:`x\cdot x'/M_0 = \rho`).
     Arrays are indexed by layer number (entry 0 of ``q1``, ``q2`` and of the ``tq`` arrays is unused, NaN).
     """
     qh1 = np.zeros(L)
@@ -450,7 +482,7 @@ def order_parameters(activation: str, sigma_w2: float, sigma_b2: float, L: int, 
     q2 = np.full(L, np.nan)
     d1 = np.full(L, np.nan)
     d2 = np.full(L, np.nan)
-    qh1[0], qh2[0] = 1.0, 0.0
+    qh1[0], qh2[0] = 1.0, float(rho)
     for l in range(1, L):
         q1[l] = sigma_w2 * qh1[l - 1] + sigma_b2
         q2[l] = sigma_w2 * qh2[l - 1] + sigma_b2
@@ -464,12 +496,71 @@ def order_parameters(activation: str, sigma_w2: float, sigma_b2: float, L: int, 
     return {"q1": q1, "q2": q2, "qhat1": qh1, "qhat2": qh2, "qtilde1": tq1, "qtilde2": tq2}
 
 
+def _kernels(op: dict, w: list, L: int) -> tuple[float, float]:
+    """Finite-size diagonal and off-diagonal NTK entries :math:`K_{1,2} = \\sum_l \\tilde q^l_{1,2}(M_{l-1}\\hat q^{l-1}_{1,2} + 1)`."""
+    K1 = sum(op["qtilde1"][l] * (w[l - 1] * op["qhat1"][l - 1] + 1.0) for l in range(1, L + 1))
+    K2 = sum(op["qtilde2"][l] * (w[l - 1] * op["qhat2"][l - 1] + 1.0) for l in range(1, L + 1))
+    return K1, K2
+
+
+def kernel_slope(p: FimParams, h: float = 1e-4) -> float:
+    r"""``b`` :math:`= \partial K_2/\partial\rho` at :math:`\rho = 0`: how the off-diagonal NTK entry
+    :math:`\Theta_{ts}` moves with the input overlap :math:`\rho_{ts} = x_t\cdot x_s/M_0` (central difference of
+    the mean-field kernel, step ``h``; the quadrature is smooth in :math:`\rho`)."""
+    w = p.widths()
+    k = [_kernels(order_parameters(p.activation, p.sigma_w2, p.sigma_b2, p.L, p.quad, rho=r), w, p.L)[1]
+         for r in (h, -h)]
+    return (k[0] - k[1]) / (2 * h)
+
+
+def mp_edge_from_moments(m: float, v: float, c3: float) -> float:
+    r"""Right edge of the shifted Marchenko-Pastur law :math:`a + s\,\mathrm{MP}_\gamma` with mean ``m``,
+    variance ``v`` and third central moment ``c3`` (moment matching).
+
+    :math:`\mathrm{MP}_\gamma` (mean 1) has variance :math:`\gamma`, third central moment :math:`\gamma^2`,
+    skewness :math:`\sqrt\gamma` and edge :math:`(1+\sqrt\gamma)^2`, so :math:`\gamma = c_3^2/v^3`,
+    :math:`s = \sqrt{v/\gamma}` and the edge is :math:`m + \sqrt v\,(2 + \sqrt\gamma)`; ``c3 <= 0`` gives
+    the semicircle edge :math:`m + 2\sqrt v` (the :math:`\gamma \to 0` limit).
+    """
+    if not v > 0:
+        return float(m)
+    g = c3 * c3 / v ** 3 if c3 > 0 else 0.0
+    return float(m + math.sqrt(v) * (2.0 + math.sqrt(g)))
+
+
+def bulk_edge(G, C: int, norm: str, lam_top, xp=np) -> float:
+    r"""Bulk edge of the Gram ``G`` from its measured first three spectral moments (:func:`mp_edge_from_moments`).
+
+    The bulk is the ``C(T-1)`` nonzero eigenvalues for ``bn_last`` (the projection leaves ``C``
+    zeros, which add nothing to the traces), else the ``CT - C`` eigenvalues below the ``C`` largest
+    (the outliers, removed with ``lam_top``).  Moments from :math:`\mathrm{tr}\,G^k`, ``k = 1, 2, 3``.
+    """
+    n = G.shape[0]
+    T = n // C
+    G2 = G @ G
+    tr = [float(xp.trace(G)), float(xp.trace(G2)), float(xp.sum(G2 * G))]
+    if norm == "bn_last":
+        nb = C * (T - 1)
+    else:
+        top = np.asarray(lam_top[:C], dtype=float)
+        tr = [t - float(np.sum(top ** (k + 1))) for k, t in enumerate(tr)]
+        nb = n - C
+    if nb < 2:
+        return float("nan")
+    m1, m2, m3 = (t / nb for t in tr)
+    v = m2 - m1 * m1
+    return mp_edge_from_moments(m1, v, m3 - 3 * m1 * m2 + 2 * m1 ** 3)
+
+
 def theory(p: FimParams) -> dict:
     """Mean-field predictions (module docstring): ``kappa1, kappa2, alpha`` and m/s/lambda_max, leading order and ``_fs``.
 
     ``none`` and ``bn_last`` (projection of the Gram, our derivation) have a prediction; for
     ``bn_middle`` and ``layer_norm`` the values are those of the unnormalized net (a reference only:
-    no mean-field theory of these normalizations is implemented).
+    no mean-field theory of these normalizations is implemented).  ``lambda_bulk_mp`` (and, for
+    ``bn_last``, ``lambda_max_mp``) add the input-overlap spread of the bulk (module docstring,
+    "Finite T"): ``lambda_bulk + b((1 + sqrt(gamma))^2 - 1)/T``, ``gamma = (T-1)/M_0``, ``b`` =
+    :func:`kernel_slope`.
     """
     op = order_parameters(p.activation, p.sigma_w2, p.sigma_b2, p.L, p.quad)
     w = p.widths()
@@ -478,9 +569,11 @@ def theory(p: FimParams) -> dict:
     alpha = sum(a[l] * a[l - 1] for l in range(1, L))
     k1 = sum(a[l - 1] / alpha * op["qtilde1"][l] * op["qhat1"][l - 1] for l in range(1, L + 1))
     k2 = sum(a[l - 1] / alpha * op["qtilde2"][l] * op["qhat2"][l - 1] for l in range(1, L + 1))
-    K1 = sum(op["qtilde1"][l] * (w[l - 1] * op["qhat1"][l - 1] + 1.0) for l in range(1, L + 1))
-    K2 = sum(op["qtilde2"][l] * (w[l - 1] * op["qhat2"][l - 1] + 1.0) for l in range(1, L + 1))
+    K1, K2 = _kernels(op, w, L)
     P = p.n_params()
+    b = kernel_slope(p)
+    gamma = (T - 1) / w[0]
+    spread = b * ((1 + math.sqrt(gamma)) ** 2 - 1) / T
     out = {
         "kappa1": k1, "kappa2": k2, "alpha": alpha,
         "m_lambda": k1 * C / M,
@@ -490,9 +583,13 @@ def theory(p: FimParams) -> dict:
         "m_lambda_fs": C * K1 / P,
         "s_lambda_fs": C * (K1 ** 2 / T + (1 - 1 / T) * K2 ** 2) / P,
         "lambda_max_fs": K2 + (K1 - K2) / T,
+        "kernel_slope": b, "mp_gamma": gamma,
+        "lambda_bulk_mp": alpha * (k1 - k2) / T * M + spread,
     }
+    out["lambda_max_mp"] = out["lambda_max"]
     if p.norm == "bn_last":  # the 1 1^T part is projected out: the C outliers join the bulk
         out["lambda_max"] = out["lambda_bulk"]
+        out["lambda_max_mp"] = out["lambda_bulk_mp"]
         out["lambda_max_fs"] = (K1 - K2) / T
         out["s_lambda"] = alpha * C * (T - 1) / T ** 2 * (k1 - k2) ** 2
         out["s_lambda_fs"] = C * (T - 1) / T ** 2 * (K1 - K2) ** 2 / P
@@ -616,39 +713,102 @@ def _solve_psd(A, r, damping, xp):
     return xp.linalg.solve(A + reg * xp.eye(n, dtype=A.dtype), r)
 
 
+def _step_gd(ctx):
+    v = ctx.r / ctx.T
+    return [_jt_v(D, c["h"], v) for D, c in zip(ctx.Ds, ctx.cache)]
+
+
+def _step_exact(ctx):
+    v = _solve_psd(sum(ctx.blocks), ctx.r.reshape(-1), ctx.damping, ctx.xp).reshape(ctx.C, ctx.T)
+    return [_jt_v(D, c["h"], v) for D, c in zip(ctx.Ds, ctx.cache)]
+
+
+def _step_layerwise(ctx):
+    steps = []
+    for B, D, c in zip(ctx.blocks, ctx.Ds, ctx.cache):
+        v = _solve_psd(B, ctx.r.reshape(-1), ctx.damping, ctx.xp).reshape(ctx.C, ctx.T)
+        steps.append(_jt_v(D, c["h"], v))
+    return steps
+
+
+def _step_kfac(ctx):
+    xp, C, T = ctx.xp, ctx.C, ctx.T
+    steps = []
+    for D, c in zip(ctx.Ds, ctx.cache):
+        ht = xp.concatenate([c["h"], xp.ones((T, 1), dtype=c["h"].dtype)], axis=1)  # (T, M_{l-1}+1)
+        Ainv = _pinv_psd_factor(ht.T / math.sqrt(T), xp)
+        Bf = D.reshape(C * T, -1).T / math.sqrt(T)  # (M_l, CT)
+        Binv = _pinv_psd_factor(Bf, xp)
+        G = _jt_v(D, c["h"], ctx.r / T)
+        Gt = xp.concatenate([G[0], G[1][:, None]], axis=1)  # (M_l, M_{l-1}+1)
+        S = Binv(Ainv(Gt.T).T)
+        steps.append((S[:, :-1], S[:, -1]))
+    return steps
+
+
+def _step_unitwise(ctx):
+    return [_jt_v_units(D, c["h"], _unit_solve(D, c["h"], ctx.r, ctx.unit_damping, ctx.xp), ctx.xp)
+            for D, c in zip(ctx.Ds, ctx.cache)]
+
+
+@dataclass(frozen=True)
+class _StepContext:
+    """What every NGD variant reads: per-layer Gram blocks, adjoints, forward cache, residual ``r`` (C, T)."""
+
+    blocks: list
+    Ds: list
+    cache: list
+    r: object
+    C: int
+    T: int
+    damping: float
+    unit_damping: float
+    xp: object
+
+
+@dataclass(frozen=True)
+class NgdMethod:
+    """One variant of the natural-gradient comparison (module docstring).
+
+    ``step(ctx)`` returns the per-layer parameter directions ``[(dW_l, db_l)]`` (the update is
+    ``-eta`` times them); ``rate(p, n_units)`` is the variant's one-step learning rate;
+    ``per_lambda``: the rates are in units of ``1/lambda_max`` (plain GD).
+    """
+
+    name: str
+    step: object
+    rate: object
+    per_lambda: bool = False
+
+
+#: the NGD variants, in the order of the ``method`` axis of the HDF5 output
+NGD = {m.name: m for m in (
+    NgdMethod("gd", _step_gd, lambda p, n_units: 1.0, per_lambda=True),
+    NgdMethod("exact", _step_exact, lambda p, n_units: 1.0),
+    NgdMethod("layerwise", _step_layerwise, lambda p, n_units: 1.0 / p.L),
+    NgdMethod("kfac", _step_kfac, lambda p, n_units: 1.0 / (1.0 + (p.L - 1) * p.T)),
+    NgdMethod("unitwise", _step_unitwise, lambda p, n_units: 1.0 / n_units),
+)}
+NGD_METHODS = tuple(NGD)
+
+
+def ngd_method(name: str) -> NgdMethod:
+    """The :class:`NgdMethod` called ``name`` (one-line ConfigError for an unknown name)."""
+    try:
+        return NGD[name]
+    except KeyError:
+        raise ConfigError(f"unknown NGD method {name!r}; one of {', '.join(NGD_METHODS)}") from None
+
+
 def ngd_step(net, X, Y, activation, method: str, eta: float, damping: float = 1e-10, lam_max: float | None = None,
              xp=np, unit_damping: float = 1e-3):
-    """One step of ``method`` (gd, exact, layerwise, kfac, unitwise) on the MSE loss; returns the new net."""
+    """One step of ``method`` (a name of :data:`NGD`: gd, exact, layerwise, kfac, unitwise) on the MSE loss; returns the new net."""
+    meth = ngd_method(method)
     blocks, f, Ds, cache = gram_layers(net, X, activation, "none", xp=xp)
     C, T = f.shape[1], f.shape[0]
-    r = (f - Y).T  # (C, T), rows (k, t) like the Gram
-    steps = []
-    if method == "gd":
-        v = r / T
-        steps = [_jt_v(D, c["h"], v) for D, c in zip(Ds, cache)]
-    elif method == "exact":
-        v = _solve_psd(sum(blocks), r.reshape(-1), damping, xp).reshape(C, T)
-        steps = [_jt_v(D, c["h"], v) for D, c in zip(Ds, cache)]
-    elif method == "layerwise":
-        for B, D, c in zip(blocks, Ds, cache):
-            v = _solve_psd(B, r.reshape(-1), damping, xp).reshape(C, T)
-            steps.append(_jt_v(D, c["h"], v))
-    elif method == "unitwise":
-        for D, c in zip(Ds, cache):
-            steps.append(_jt_v_units(D, c["h"], _unit_solve(D, c["h"], r, unit_damping, xp), xp))
-    elif method == "kfac":
-        for D, c in zip(Ds, cache):
-            ht = xp.concatenate([c["h"], xp.ones((T, 1), dtype=f.dtype)], axis=1)  # (T, M_{l-1}+1)
-            Ainv = _pinv_psd_factor(ht.T / math.sqrt(T), xp)
-            Bf = D.reshape(C * T, -1).T / math.sqrt(T)  # (M_l, CT)
-            Binv = _pinv_psd_factor(Bf, xp)
-            G = _jt_v(D, c["h"], r / T)
-            Gt = xp.concatenate([G[0], G[1][:, None]], axis=1)  # (M_l, M_{l-1}+1)
-            S = Binv(Ainv(Gt.T).T)
-            steps.append((S[:, :-1], S[:, -1]))
-    else:
-        raise ConfigError(f"unknown NGD method {method!r}")
-    return _apply(net, [(eta * a, eta * b) for a, b in steps])
+    ctx = _StepContext(blocks=blocks, Ds=Ds, cache=cache, r=(f - Y).T, C=C, T=T, damping=damping,
+                       unit_damping=unit_damping, xp=xp)  # r: (C, T), rows (k, t) like the Gram
+    return _apply(net, [(eta * a, eta * b) for a, b in meth.step(ctx)])
 
 
 def ngd_run(net, X, Y, activation, method, eta, steps, damping=1e-10, xp=np, unit_damping=1e-3):
@@ -682,16 +842,15 @@ def unit_counts(net, X, activation: str, xp=np) -> np.ndarray:
 def ngd_etas(p: FimParams, method: str, lam_max: float, n_units: float | None = None) -> np.ndarray:
     """Learning rates of the NGD comparison: ``[1/L, 1, one-step rate of the method]``.
 
-    One-step rates: exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise ``1/n_units``
-    (``n_units``: the mean of :func:`unit_counts`, default ``(L-1) M + C``; see :func:`ngd_step`), gd
-    ``1/lambda_max``; gd's first two entries are multiplied by ``1/lambda_max`` (gd at eta = 1 diverges).
+    One-step rates (:attr:`NgdMethod.rate`): exact 1, layer-wise 1/L, K-FAC ``1/(1 + (L-1) T)``, unit-wise
+    ``1/n_units`` (``n_units``: the mean of :func:`unit_counts`, default ``(L-1) M + C``; see :func:`ngd_step`),
+    gd ``1/lambda_max``; gd's entries are all multiplied by ``1/lambda_max`` (gd at eta = 1 diverges).
     """
     if n_units is None:
         n_units = (p.L - 1) * p.M + p.C
-    own = {"exact": 1.0, "layerwise": 1.0 / p.L, "kfac": 1.0 / (1.0 + (p.L - 1) * p.T), "gd": 1.0,
-           "unitwise": 1.0 / n_units}[method]
-    e = np.array([1.0 / p.L, 1.0, own])
-    return e / lam_max if method == "gd" else e
+    meth = ngd_method(method)
+    e = np.array([1.0 / p.L, 1.0, meth.rate(p, n_units)])
+    return e / lam_max if meth.per_lambda else e
 
 
 def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
@@ -701,6 +860,7 @@ def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
     P = p.n_params()
     keys = ("m_lambda", "s_lambda", "lambda_max", "lambda_top")
     res = {k: [] for k in keys}
+    res["lambda_edge"] = []
     if p.lr_scan:
         res.update(lr_loss_ratio=[], lr_c_threshold=[], lr_eta_threshold=[], lr_lambda_max=[])
     if p.ngd:
@@ -714,6 +874,7 @@ def fim_point(p: FimParams, ids, *, xp=np, progress: bool = False) -> dict:
         st = spectrum_stats(G, P, p.C + 1, p.eig_dense_max, xp=xp)
         for key in keys:
             res[key].append(st[key])
+        res["lambda_edge"].append(bulk_edge(G, p.C, p.norm, st["lambda_top"], xp=xp))
         if p.lr_scan or p.ngd:
             Y = xp.asarray(stream(p.seed, k, FIM, 2).standard_normal((p.T, p.C)), dtype=dtype)
             lam = st["lambda_max"] if p.norm == "none" else spectrum_stats(gram(net, X, p.activation, "none", xp=xp),
@@ -754,6 +915,9 @@ def write_point(path, p: FimParams, data: dict, ids, *, n_ranks=1, command=""):
         w.variable("lambda_max", data["lambda_max"], dims=("realization",), units="1", long_name="largest FIM eigenvalue")
         w.variable("lambda_top", data["lambda_top"], dims=("realization", "rank"), units="1",
                    long_name="C+1 largest FIM eigenvalues")
+        if "lambda_edge" in data:
+            w.variable("lambda_edge", data["lambda_edge"], dims=("realization",), units="1",
+                       long_name="bulk edge from the measured first three moments of the bulk (shifted Marchenko-Pastur)")
         w.coord("layer", np.arange(p.L), long_name="layer l = 0..L-1 (q1, q2: entry 0 unused; qhat: l = 0 is the input)")
         w.coord("layer_b", np.arange(p.L + 1), long_name="layer l = 0..L of the backward order parameters (entry 0 unused)")
         for name in ("q1", "q2", "qhat1", "qhat2", "qtilde1", "qtilde2"):
@@ -780,11 +944,12 @@ def write_point(path, p: FimParams, data: dict, ids, *, n_ranks=1, command=""):
 
 
 # -- reduction and figures -----------------------------------------------------------------------
-REDUCE_VARS = ("m_lambda", "s_lambda", "lambda_max", "lr_eta_threshold", "lr_c_threshold", "lr_lambda_max")
-THEORY_VARS = ("m_lambda", "s_lambda", "lambda_max", "m_lambda_fs", "s_lambda_fs", "lambda_max_fs", "kappa1", "kappa2")
+REDUCE_VARS = ("m_lambda", "s_lambda", "lambda_max", "lambda_edge", "lambda_second", "lr_eta_threshold", "lr_c_threshold", "lr_lambda_max")
+THEORY_VARS = ("m_lambda", "s_lambda", "lambda_max", "m_lambda_fs", "s_lambda_fs", "lambda_max_fs", "kappa1", "kappa2",
+               "lambda_bulk", "lambda_bulk_mp", "lambda_max_mp", "kernel_slope", "mp_gamma")
 
 
-def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None, command="") -> dict:
+def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None, edge_figure=None, command="") -> dict:
     """Collect points (kind ``fim``) into one table ordered by (activation, norm, L, sigma_w2, sigma_b2, M).
 
     Per point: mean and standard error over seeds of each measured quantity, the theory
@@ -799,9 +964,13 @@ def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None,
     rows.sort(key=key)
     n = len(rows)
     out = {k: np.array([r[0][k] for r in rows]) for k in ("M", "L", "C", "T")}
+    out["bn_last"] = np.array([r[0]["norm"] == "bn_last" for r in rows], dtype=np.int8)
+    out["M0"] = np.array([round(r[0]["alpha0"] * r[0]["M"]) for r in rows])
     for v in REDUCE_VARS:
         mean, se = np.full(n, np.nan), np.full(n, np.nan)
-        for i, (_, arr, _, _) in enumerate(rows):
+        for i, (pr, arr, _, _) in enumerate(rows):
+            if v == "lambda_second" and "lambda_top" in arr:  # the largest bulk eigenvalue (below the C outliers)
+                arr = {v: np.asarray(arr["lambda_top"])[:, pr["C"]]}
             if v in arr:
                 x = np.asarray(arr[v], float)
                 x = x[np.isfinite(x)]
@@ -841,6 +1010,8 @@ def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None,
         w.variable("L", out["L"], dims=("point",), long_name="weight layers")
         w.variable("C", out["C"], dims=("point",), long_name="outputs")
         w.variable("T", out["T"], dims=("point",), long_name="input samples")
+        w.variable("bn_last", out["bn_last"], dims=("point",), long_name="1: batch mean subtraction of the outputs")
+        w.variable("M0", out["M0"], dims=("point",), long_name="input width alpha0*M")
         for v in REDUCE_VARS:
             w.variable(v, out[v], dims=("point",), units="1", long_name=f"{v}, mean over seeds")
             w.variable(v + "_se", out[v + "_se"], dims=("point",), units="1", long_name=f"{v}, standard error")
@@ -862,7 +1033,76 @@ def reduce_files(files, output, *, figure=None, lr_figure=None, ngd_figure=None,
         plot_lr(out, lr_figure)
     if ngd_figure:
         plot_ngd(out, ngd_figure)
+    if edge_figure:
+        plot_edge(out, edge_figure)
     return out
+
+
+def bulk_top(out) -> np.ndarray:
+    """Measured top of the bulk per point: ``lambda_max`` for ``bn_last`` (no outlier), else the (C+1)-th eigenvalue."""
+    return np.where(out["bn_last"] > 0, out["lambda_max"], out["lambda_second"])
+
+
+#: below this ``T`` the largest of the ``C(T-1)`` bulk eigenvalues falls visibly short of the asymptotic edge
+EDGE_T_MIN = 30
+
+
+def edge_table(out) -> list[str]:
+    """Markdown rows of the finite-T check: measured top of the bulk vs the old, the input-overlap and the moment edges."""
+    lines = ["| activation, norm | M | T | gamma=(T-1)/M0 | measured | old (K1-K2)/T | meas/old | input-overlap MP | meas/MP "
+             "| moment edge | meas/edge |", "|" + "---|" * 11]
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in out["series_names"]]
+    top = bulk_top(out)
+    for i in range(len(out["M"])):
+        old, mp, edge = out["theory_lambda_bulk"][i], out["theory_lambda_bulk_mp"][i], out["lambda_edge"][i]
+        lab = " ".join(names[out["series"][i]].split()[:2])
+        lines.append(f"| {lab} | {out['M'][i]} | {out['T'][i]} | {out['theory_mp_gamma'][i]:.3f} | {top[i]:.4g} | {old:.4g} "
+                     f"| {top[i] / old:.2f} | {mp:.4g} | {top[i] / mp:.2f} | {edge:.4g} | {top[i] / edge:.3f} |")
+    return lines
+
+
+def plot_edge(out, path) -> None:
+    """Finite-T bulk edge: measured/old theory against gamma = (T-1)/M_0 with the input-overlap MP curve, and the
+    moment edge/measured against T; shaded: where each formula is not expected to hold."""
+    plt = _plt()
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4))
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in out["series_names"]]
+    top = bulk_top(out)
+    gam = out["theory_mp_gamma"]
+    gg = np.geomspace(max(np.nanmin(gam), 1e-4) / 2, np.nanmax(gam) * 2, 100) if np.isfinite(gam).any() else None
+    g10 = []
+    for s, name in enumerate(names):
+        sel = (out["series"] == s) & np.isfinite(top)
+        if not sel.any():
+            continue
+        shape = (1 + np.sqrt(gam[sel])) ** 2 - 1
+        r = np.nanmedian((out["theory_lambda_bulk_mp"][sel] / out["theory_lambda_bulk"][sel] - 1) / shape)
+        color = f"C{s % 10}"
+        for j, T in enumerate(np.unique(out["T"][sel])):
+            st = sel & (out["T"] == T)
+            axs[0].plot(gam[st], top[st] / out["theory_lambda_bulk"][st], "osD^v<>"[j % 7], ms=5, color=color,
+                        mfc="none" if s % 2 else color, label=f"{name}, T={T}")
+        axs[0].plot(gg, 1 + r * ((1 + np.sqrt(gg)) ** 2 - 1), "-", lw=1, color=color)
+        g10.append((math.sqrt(1 + 0.1 / r) - 1) ** 2 if r > 0 else np.nan)
+        axs[1].plot(out["T"][sel], out["lambda_edge"][sel] / top[sel], "o", ms=5, color=color,
+                    mfc="none" if s % 2 else color, label=name)
+    if g10 and np.isfinite(g10).any():
+        gmax = float(np.nanmin(g10))
+        axs[0].axvspan(gmax, gg[-1], color="0.9", zorder=0,
+                       label=f"old (K1-K2)/T not expected to hold: gamma > {gmax:.3f} (input overlaps alone move it > 10%)")
+    axs[0].axhline(1.0, color="k", lw=0.6)
+    axs[0].set(xscale="log", xlabel="gamma = (T-1)/M0", ylabel="measured bulk top / old theory (K1-K2)/T",
+               title="lines: input-overlap Marchenko-Pastur edge (mean field)")
+    axs[0].title.set_fontsize(9)
+    axs[1].axvspan(1, EDGE_T_MIN, color="0.9", zorder=0,
+                   label=f"moment edge not expected to hold: T < {EDGE_T_MIN} (few eigenvalues)")
+    axs[1].axhline(1.0, color="k", lw=0.6)
+    axs[1].set(xscale="log", xlabel="T", ylabel="moment edge / measured bulk top", ylim=(0.8, 1.2),
+               title="shifted-MP edge from the measured moments")
+    axs[1].title.set_fontsize(9)
+    axs[0].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    axs[1].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    save(fig, path)
 
 
 def plot_fim(out, labels, path) -> None:

@@ -455,6 +455,8 @@ def write_dmft(curves: dict, path, params: MeanFieldParams | None = None, *, com
             w.variable("delta0_sim_sem", measured["delta0_sem"], dims=("g_sim",), units="1",
                        long_name="standard error of delta0_sim over realizations x trials")
             w.variable("N_sim", measured["N"], dims=("g_sim",), units="1", long_name="network size of the simulation")
+            if "T" in measured:
+                w.variable("T_sim", measured["T"], dims=("g_sim",), units="tau", long_name="recorded duration of the simulation")
             if "lambda_max" in measured:
                 w.variable("lambda_max_sim", measured["lambda_max"], dims=("g_sim",), units="1/tau",
                            long_name="measured lambda_max, mean over realizations x trials (nan: no Lyapunov file)")
@@ -501,7 +503,7 @@ def measured_scs(run_paths: Sequence = (), lyapunov_paths: Sequence = (), max_la
             continue
         dt = float(a["time"][1] - a["time"][0])
         lag, d, d0 = simulated_autocorrelation(a["x"], dt, max_lag)
-        rows.append((float(pr["g"]), int(pr["N"]), lag, d, d0))
+        rows.append((float(pr["g"]), int(pr["N"]), lag, d, d0, float(pr.get("T", np.nan))))
     lam = {}
     for path in lyapunov_paths:
         pr = flat_params(read_attrs(path, kind="lyapunov"))
@@ -518,7 +520,8 @@ def measured_scs(run_paths: Sequence = (), lyapunov_paths: Sequence = (), max_la
     if len({r[0] for r in rows}) != len(rows):
         raise ConfigError("several J0 = 0 simulation files share one g: pass one file per g")
     nl = min(r[2].size for r in rows)
-    out = dict(g=np.array([r[0] for r in rows]), N=np.array([r[1] for r in rows]), lag=rows[0][2][:nl],
+    out = dict(g=np.array([r[0] for r in rows]), N=np.array([r[1] for r in rows]), T=np.array([r[5] for r in rows]),
+               lag=rows[0][2][:nl],
                delta=np.stack([r[3][:nl] for r in rows]),
                delta0=np.array([r[4].mean() for r in rows]),
                delta0_sem=np.array([r[4].std(ddof=1) / np.sqrt(r[4].size) if r[4].size > 1 else np.nan for r in rows]))
@@ -532,7 +535,11 @@ def plot_dmft(h5, out) -> None:
     r"""Figure of a ``kind="meanfield_dmft"`` file: :math:`\lambda_{\max}(g)` (with the onset
     law :math:`(g-1)^2/2`), :math:`\Delta_0(g)` and :math:`\Delta(\tau)/\Delta_0`; measured
     points (error bars: standard errors) and measured :math:`\Delta(\tau)` (dashed) when the
-    file holds them."""
+    file holds them.  The legend gives the simulations' ``N`` and ``T`` and the expected
+    finite-size direction: finite networks sit below the ``N -> inf`` :math:`\lambda_{\max}`
+    (more realizations at fixed points and limit cycles), and a time-average over a finite ``T``
+    biases :math:`\Delta(\tau)` downward (it can dip below 0) by about
+    :math:`2\Delta_0\tau_c/T`."""
 
     plt = _plt()
     a, _ = read(h5)
@@ -544,11 +551,14 @@ def plot_dmft(h5, out) -> None:
     axes[1].plot(g, a["delta0"], "k-", label="DMFT")
     sim = "g_sim" in a
     if sim:
+        Ns = sorted({int(n) for n in np.ravel(a.get("N_sim", []))})
+        Ts = sorted({float(t) for t in np.ravel(a.get("T_sim", [])) if np.isfinite(t)})
+        nt = (f"N = {', '.join(map(str, Ns))}" if Ns else "") + (f", T = {', '.join(f'{t:g}' for t in Ts)}" if Ts else "")
         if "lambda_max_sim" in a:
             axes[0].errorbar(a["g_sim"], a["lambda_max_sim"], yerr=a["lambda_max_sim_sem"], fmt="o", color="C3",
-                             capsize=3, label="simulation")
+                             capsize=3, label=f"simulation ({nt})\nfinite N: expected below DMFT")
         axes[1].errorbar(a["g_sim"], a["delta0_sim"], yerr=a["delta0_sim_sem"], fmt="o", color="C3", capsize=3,
-                         label="simulation")
+                         label=f"simulation ({nt})")
     cmap = plt.get_cmap("viridis")
     show = [i for i in range(g.size) if a["delta0"][i] > 0]
     if sim:  # the g values that were simulated, else a few spread over the curve
@@ -567,6 +577,9 @@ def plot_dmft(h5, out) -> None:
     axes[0].set_ylabel(r"$\lambda_{\max}$ [$1/\tau$]")
     axes[1].set_ylabel(r"$\Delta_0 = \langle x_i^2\rangle$")
     axes[2].set_ylabel(r"$\Delta(\tau)/\Delta_0$ (dashed: simulation)")
+    if sim:
+        axes[2].set_title(r"dashed: simulation over finite $T$, biased low by $\approx 2\tau_c/T$ (may dip below 0)",
+                          fontsize=8)
     axes[2].set_xlabel(r"$\tau$")
     axes[2].set_xlim(0, min(float(a["tau"][-1]), 20.0))
     for ax in axes[:2]:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..engine.figures import _plt, save
+from ..engine.figures import _plt, _size_duration, save
 from ..engine.io import H5Writer, read
 from ..engine.sweep import param_units, records_from_attrs, write_sweep_coords
 from ..model.network import column_scales, eigenvalues, outliers, realization_couplings
@@ -168,7 +168,8 @@ def write_stability(st: dict, path, params: MeanFieldParams | None = None, *,
     dims = list(st["dims"])
     with H5Writer(path, kind="meanfield_stability", params={"meanfield": params or MeanFieldParams(), "sweep": dims},
                   realization_ids=st["realization"], command=command, phases=json.dumps(list(PHASES)),
-                  sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs])) as w:
+                  sweep=json.dumps(dims), inputs=json.dumps([str(p) for p in inputs]),
+                  N=json.dumps(st.get("sizes", [])), T=json.dumps(st.get("durations", []))) as w:
         write_sweep_coords(w, dims, st["coords"], param_units())
         w.coord("realization", st["realization"], long_name="connectivity realization id")
         w.coord("trial", np.arange(st["n_trials"]), long_name="trial")
@@ -183,7 +184,8 @@ def write_stability(st: dict, path, params: MeanFieldParams | None = None, *,
 def plot_stability(h5, out) -> None:
     """Figure of a ``kind="meanfield_stability"`` file: the confusion table summed over the
     sweep (counts), the agreement per sweep point, and predicted vs measured periods of
-    the realizations measured to oscillate."""
+    the realizations measured to oscillate.  The title gives ``N`` and ``T`` of the runs and the
+    expected finite-size direction."""
 
     plt = _plt()
     a, attrs = read(h5)
@@ -235,5 +237,8 @@ def plot_stability(h5, out) -> None:
     axes[2].set_xlabel(r"predicted period $2\pi/\mathrm{Im}\,\mu$ [$\tau$]")
     axes[2].set_ylabel(r"measured period [$\tau$]")
     axes[2].set_title("oscillating realizations", fontsize=9)
+    fig.suptitle(f"simulations: {_size_duration(attrs)}.  Finite N: the bulk edge and outliers fluctuate by "
+                 r"$O(N^{-1/2})$, so agreement is expected to drop near $g = 1$ and Re$\,\mu = 1$ and rise with N; "
+                 "finite T: slow decays near threshold still move", fontsize=8)
     fig.tight_layout()
     save(fig, out)

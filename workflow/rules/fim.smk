@@ -2,7 +2,7 @@
 # One job per sweep point (M, L, activation, sigma_w2, sigma_b2, norm, ...): the empirical FIM spectrum of
 # `seeds` random nets (MPI ranks split the seeds) beside its mean-field prediction, and optionally the GD
 # divergence threshold and the natural-gradient comparison; then the reduction to one summary file and
-# three figures (spectrum statistics vs M, learning-rate threshold vs M, NGD training error).
+# four figures (spectrum statistics vs M, learning-rate threshold vs M, NGD training error, finite-T bulk edge).
 # Runs only when config.yaml has a `fim:` section; target: `snakemake --cores 2 fim`.
 
 FIM = config.get("fim")
@@ -12,6 +12,7 @@ if FIM is not None:
         "spectrum": f"{RESULTS}/fim/fim_spectrum.png",
         "lr": f"{RESULTS}/fim/fim_lr_threshold.png",
         "ngd": f"{RESULTS}/fim/fim_ngd.png",
+        "edge": f"{RESULTS}/fim/fim_edge.png",
     }
 
     rule fim_point:
@@ -25,18 +26,15 @@ if FIM is not None:
             f"{BENCH}/fim/{FIM_GRID.point}/run.tsv"
         params:
             args=lambda wc: study_args(wc, "fim", FIM_GRID),
-            omp=omp_threads,
+            mpi=mpiexec,
         threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
         resources:
-            mpi_ranks=lambda wc, threads: threads,
+            mpi_ranks=mpi_ranks,
         wildcard_constraints:
             **FIM_GRID.constraints,
         shell:
-            # Snakemake exports OPENBLAS/MKL_NUM_THREADS = threads to jobs: with several ranks that
-            # oversubscribes the cores (measured 20x slower), so every BLAS thread count is set per rank
-            "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} "
-            "mpiexec -n {resources.mpi_ranks} "
-            "balnet fim run {params.args} --quiet -o {output.h5} > {log} 2>&1"
+            "{params.mpi} "
+            "balnet fim run {params.args} -o {output.h5} > {log} 2>&1"
 
     rule fim_reduce:
         input:
@@ -46,6 +44,7 @@ if FIM is not None:
             spectrum=report(FIM_FIGURES["spectrum"], caption="../report/fim.rst", category="FIM"),
             lr=report(FIM_FIGURES["lr"], caption="../report/fim_lr.rst", category="FIM"),
             ngd=report(FIM_FIGURES["ngd"], caption="../report/fim_ngd.rst", category="FIM"),
+            edge=report(FIM_FIGURES["edge"], caption="../report/fim_edge.rst", category="FIM"),
         conda:
             "../envs/balnet.yaml"
         log:
@@ -54,7 +53,7 @@ if FIM is not None:
             f"{BENCH}/fim/reduce.tsv"
         shell:
             "balnet fim reduce {input} -o {output.h5} --figure {output.spectrum} "
-            "--lr-figure {output.lr} --ngd-figure {output.ngd} > {log} 2>&1"
+            "--lr-figure {output.lr} --ngd-figure {output.ngd} --edge-figure {output.edge} > {log} 2>&1"
 
     rule fim:
         input:

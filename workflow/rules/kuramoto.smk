@@ -25,15 +25,15 @@ if KURAMOTO is not None:
             f"{BENCH}/kuramoto/{KURAMOTO_GRID.point}/run.tsv"
         params:
             args=lambda wc: study_args(wc, "kuramoto", KURAMOTO_GRID),
-            omp=omp_threads,
+            mpi=mpiexec,
         threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
         resources:
-            mpi_ranks=lambda wc, threads: threads,
+            mpi_ranks=mpi_ranks,
         wildcard_constraints:
             **KURAMOTO_GRID.constraints,
         shell:
-            "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
-            "balnet kuramoto run {params.args} --quiet -o {output.h5} --figure {output.png} > {log} 2>&1"
+            "{params.mpi} "
+            "balnet kuramoto run {params.args} -o {output.h5} --figure {output.png} > {log} 2>&1"
 
     rule kuramoto_reduce:
         input:

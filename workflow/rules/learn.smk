@@ -1,13 +1,9 @@
 # Stage 4 (when config has a `learn:` section): reservoir computing at every sweep
 # point (learning curves with and without macro-FTLE selection / pre-training),
 # then the learning curves of the whole sweep.
-import dataclasses
-
-from balnet.engine.params import NetworkParams
-from balnet.learning.reservoir import LearnParams
-
-# swept values that `balnet learn` takes (network and learn fields)
-LEARN_FIELDS = {f.name for cls in (NetworkParams, LearnParams) for f in dataclasses.fields(cls)}
+# swept values that `balnet learn` takes: the fields of the network and learn records, read from the
+# schema (whose x-record sections list exactly those fields), so that parsing needs no balnet import
+LEARN_FIELDS = schema_fields("network") | schema_fields("learn")
 
 
 rule learn:
@@ -27,13 +23,13 @@ rule learn:
         f"{BENCH}/learn/{POINT}.tsv"
     params:
         args=lambda wc: model_args(wc, ["network", "learn"], accepted=LEARN_FIELDS),
-        omp=omp_threads,
+        mpi=mpiexec,
     threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
     resources:
-        mpi_ranks=lambda wc, threads: threads,
+        mpi_ranks=mpi_ranks,
     shell:
-        "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
-        "balnet learn {params.args} --quiet -o {output.h5} --figure {output.png} > {log} 2>&1"
+        "{params.mpi} "
+        "balnet learn {params.args} -o {output.h5} --figure {output.png} > {log} 2>&1"
 
 
 rule reduce_learning:

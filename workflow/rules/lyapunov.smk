@@ -13,10 +13,11 @@ rule lyapunov:
         f"{BENCH}/lyapunov/{POINT}.tsv"
     params:
         args=lambda wc: model_args(wc, ["network", "simulation", "lyapunov"]),
-        omp=omp_threads,
-    threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks
+        mpi=mpiexec,
+    threads: 2  # = MPI ranks (capped by --cores); profiles override: set-threads, set-resources mpi_ranks; partition: see job_ranks
     resources:
-        mpi_ranks=lambda wc, threads: threads,
+        mpi_ranks=job_ranks,
+        gpus=job_gpus,
     shell:
-        "OMP_NUM_THREADS={params.omp} OPENBLAS_NUM_THREADS={params.omp} MKL_NUM_THREADS={params.omp} mpiexec -n {resources.mpi_ranks} "
-        "balnet lyapunov {params.args} --quiet -o {output} > {log} 2>&1"
+        "{params.mpi} "
+        "balnet lyapunov {params.args} -o {output} > {log} 2>&1"

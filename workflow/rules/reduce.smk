@@ -97,7 +97,7 @@ if MEANFIELD is not None:
         params:
             args=section_args("meanfield"),
         shell:
-            "balnet meanfield dmft --runs {input.runs} --lyapunov {input.lyapunov} {params.args} --quiet "
+            "balnet meanfield dmft --runs {input.runs} --lyapunov {input.lyapunov} {params.args} "
             "-o {output.h5} --figure {output.png} > {log} 2>&1"
 
     rule meanfield:

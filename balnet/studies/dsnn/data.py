@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...engine.params import ConfigError
+from ...engine.errors import ConfigError
 
 __all__ = ["alternation_data", "bar_masks", "bars_data", "digits_data", "one_hot", "prototype_data"]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from ...engine.params import ConfigError, _f, from_mapping
+from ...engine.backend import check_backend
+from ...engine.errors import ConfigError
+from ...engine.params import _f, from_mapping
 
 __all__ = ["ALT_INPUTS", "DATASETS", "EXPERIMENTS", "FORGET_MODES", "DSNNParams", "field_names"]
 
@@ -104,8 +106,7 @@ class DSNNParams:
             raise ConfigError(f"alt_threshold must lie in [0, 1), got {self.alt_threshold}")
         if not 0.0 <= self.flip < 0.5:
             raise ConfigError(f"flip must lie in [0, 0.5), got {self.flip}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
     @classmethod
     def from_mapping(cls, mapping):

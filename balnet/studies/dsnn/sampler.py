@@ -127,7 +127,7 @@ import numpy as np
 from scipy.special import ndtri_exp as _scipy_ndtri_exp
 
 from ...engine.backend import array_namespace, scipy_linalg, scipy_special, to_numpy
-from ...engine.params import ConfigError
+from ...engine.errors import ConfigError
 
 __all__ = [
     "Boltzmann",

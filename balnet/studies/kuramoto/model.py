@@ -50,6 +50,25 @@ Every solution is therefore re-checked with the numerical eigenvalues of the
 full Jacobian of the actual network (``numpy.linalg.eigvalsh``); a failed
 check re-solves with a ten times larger margin (up to ``retries`` times).
 
+**Certificate.**  Floating point cannot prove :math:`\lambda_m < 0`; every accepted
+network is certified in interval arithmetic (:func:`certify_twist`): the cosines
+:math:`\cos(2\pi r/n)` of the exact residues are enclosed by ``mpmath.iv`` (80 bits),
+and the sums and products of the closed form are evaluated on float64 intervals,
+each operation rounded outward by one ulp (IEEE-754 round-to-nearest puts the exact
+result within half an ulp).  The result is a rigorous enclosure of every
+:math:`\lambda_m`; the network is *certified stable* when the upper bound of
+:math:`\max_{m\ne 0}\lambda_m` is negative (stored per twist: ``certified``,
+``lam_max_upper``, ``lam_max_lower``, attribute ``certificate_method``).  Since the
+Jacobian of a twisted state on a circulant graph is circulant, its spectrum is
+exactly the closed form, so the certificate covers the actual Jacobian.
+
+**Search aids.**  ``mu_min`` adds the cutoff "degree >= mu_min (n-1)" (the best known
+network as incumbent: a twist is then either improved or proven to have nothing
+better); ``pattern`` fixes whole residue classes of offsets mod the wavelength
+``P = n/q`` and leaves a few classes to the MILP (the optima of wavelength 16 fill
+the classes :math:`k \equiv -5..5 \pmod{16}` up to a few defects in the classes
+:math:`\pm 5`).
+
 **Twist classes.**  Relabelling the nodes :math:`j \to uj \bmod n` with
 :math:`u` coprime to ``n`` maps :math:`C_n(S)` to :math:`C_n(uS)` (same degree)
 and the ``q``-twist to the :math:`qu^{-1}`-twist, so the optimum depends on ``q``
@@ -97,12 +116,14 @@ References
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from mpmath import iv
 
-from ...engine.backend import to_numpy
+from ...engine.backend import check_backend, to_numpy
 from ...engine.figures import _plt, save
 from ...engine.integrators import RK4
 from ...engine.params import ConfigError, _f
@@ -112,9 +133,14 @@ __all__ = [
     "KuramotoParams",
     "ERParams",
     "parse_twists",
+    "parse_pattern",
     "offset_weights",
     "stability_matrix",
     "twisted_eigenvalues",
+    "CERTIFICATE_METHOD",
+    "Certificate",
+    "certify_twist",
+    "twisted_eigenvalue_bounds",
     "circulant_adjacency",
     "twisted_state",
     "jacobian",
@@ -154,6 +180,11 @@ class KuramotoParams:
     margin: float = _f(1e-4, "required stability margin: lambda_m <= -margin for m != 0", "coupling")
     retries: int = _f(3, "re-solves with a 10x larger margin when the eigenvalue re-check fails")
     time_limit: float = _f(120.0, "time limit of one MILP (HiGHS); the best feasible point is kept", "s")
+    pattern: str = _f("", "warm start from a known optimum of wavelength P = n/q: 'P:ONES:FREE' (e.g. "
+                      "'16:0-4,12-15:5,11') fixes offsets with k mod P in ONES into S, leaves FREE to the MILP and "
+                      "excludes the rest ('': every offset free)")
+    mu_min: float = _f(0.0, "cutoff from the best known network: only degrees >= mu_min (n-1) are searched (0: none); "
+                       "a twist without such a network is reported infeasible (status 2)")
     simulate: bool = _f(True, "simulate the best network from its perturbed twisted state")
     t_sim: float = _f(200.0, "simulated time", "1/coupling")
     dt: float = _f(0.05, "largest RK4 step (capped at 1/degree for stability)", "1/coupling")
@@ -173,6 +204,9 @@ class KuramotoParams:
             raise ConfigError(f"retries must be >= 0, got {self.retries}")
         if not self.time_limit > 0:
             raise ConfigError(f"time_limit must be > 0, got {self.time_limit}")
+        parse_pattern(self.pattern, self.n)
+        if not 0.0 <= self.mu_min <= 1.0:
+            raise ConfigError(f"mu_min must be in [0, 1], got {self.mu_min}")
         for name in ("t_sim", "dt"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
@@ -184,8 +218,7 @@ class KuramotoParams:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
     def twist_list(self) -> list[int]:
         return parse_twists(self.twists, self.n)
@@ -218,8 +251,7 @@ class ERParams:
                 raise ConfigError(f"{name} must be a positive number, got {v}")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
-        if self.backend not in ("auto", "numpy", "cupy"):
-            raise ConfigError(f"backend must be auto, numpy or cupy, got {self.backend!r}")
+        check_backend(self.backend)
 
 
 def parse_twists(spec, n: int) -> list[int]:
@@ -235,8 +267,6 @@ def parse_twists(spec, n: int) -> list[int]:
     ratio ``q/n`` (one pipeline config for a sweep over ``n``); it must be an
     integer for this ``n``.  Every twist must lie in ``1..n//2``.
     """
-    import re
-
     half = n // 2
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         items = [int(spec)]
@@ -265,6 +295,42 @@ def parse_twists(spec, n: int) -> list[int]:
     if bad:
         raise ConfigError(f"twist q={bad[0]} outside 1..{half} (n={n}; q=0 is the in-phase state)")
     return sorted(set(items))
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    out = []
+    for part in filter(None, text.split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ConfigError(f"pattern {what} must be a list like '0-4,12-15', got {text!r}")
+        out.extend(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return out
+
+
+def parse_pattern(spec: str, n: int) -> np.ndarray | None:
+    """Offsets fixed by a residue pattern ``'P:ONES:FREE'`` (e.g. ``'16:0-4,12-15:5,11'``): shape ``(n//2,)``,
+    1 = offset ``k`` in ``S`` (``k mod P`` in ONES), -1 = left to the solver (in FREE), 0 = excluded (the rest).
+
+    A warm start from a known optimum of wavelength ``P = n/q``: its offsets fill whole residue classes
+    mod ``P`` except a few defects, so fixing the full classes leaves a small MILP over the defect
+    classes.  An empty ``spec`` returns ``None`` (every offset free).
+    """
+    s = str(spec or "").strip().replace(" ", "")
+    if not s:
+        return None
+    parts = s.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or int(parts[0]) < 2:
+        raise ConfigError(f"pattern must be 'P:ONES:FREE' like '16:0-4,12-15:5,11', got {spec!r}")
+    P = int(parts[0])
+    ones, free = _int_list(parts[1], "ONES"), _int_list(parts[2], "FREE")
+    bad = [r for r in ones + free if r >= P]
+    if bad or set(ones) & set(free) or not free:
+        raise ConfigError(f"pattern residues must lie in 0..{P - 1}, FREE must not be empty and ONES, FREE must not "
+                          f"overlap, got {spec!r}")
+    k = np.arange(1, n // 2 + 1)
+    fixed = np.where(np.isin(k % P, ones), 1, 0)
+    fixed[np.isin(k % P, free)] = -1
+    return fixed.astype(np.int8)
 
 
 # -- closed-form stability ---------------------------------------------------------------
@@ -305,6 +371,100 @@ def twisted_eigenvalues(n: int, q: int, offsets) -> np.ndarray:
     return stability_matrix(n, q) @ _indicator(n, offsets)
 
 
+# -- rigorous certificate -------------------------------------------------------------------
+#: how :func:`certify_twist` bounds the eigenvalues (stored as the ``certificate_method`` attribute)
+CERTIFICATE_METHOD = ("interval arithmetic: cos(2 pi r/n) enclosed by mpmath.iv (80-bit), sums and products of "
+                      "the closed-form lambda_m in float64 intervals rounded outward by one ulp per operation")
+
+
+def _cos_enclosures(n: int, prec: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    r"""Float64 intervals ``[lo_r, hi_r]`` that contain :math:`\cos(2\pi r/n)`, ``r = 0..n-1``.
+
+    Each cosine is enclosed by ``mpmath.iv`` at ``prec`` bits; the endpoints are rounded to float64
+    and widened outward by one ulp, so the float interval contains the mpmath interval.
+    """
+    lo = np.empty(n)
+    hi = np.empty(n)
+    old = iv.prec
+    iv.prec = prec
+    try:
+        two_pi = 2 * iv.pi
+        for r in range(n):
+            c = iv.cos(two_pi * r / n)
+            lo[r] = float(c.a)
+            hi[r] = float(c.b)
+    finally:
+        iv.prec = old
+    return np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
+
+
+def _imul(alo, ahi, blo, bhi):
+    """Outward-rounded float64 interval product (exact product within 1/2 ulp of each rounded corner)."""
+    p = np.stack([alo * blo, alo * bhi, ahi * blo, ahi * bhi])
+    return np.nextafter(p.min(axis=0), -np.inf), np.nextafter(p.max(axis=0), np.inf)
+
+
+def _iadd(alo, ahi, blo, bhi):
+    return np.nextafter(alo + blo, -np.inf), np.nextafter(ahi + bhi, np.inf)
+
+
+def twisted_eigenvalue_bounds(n: int, q: int, offsets, *, cos_bounds=None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Rigorous enclosures ``lo_m <= lambda_m <= hi_m``, ``m = 0..n//2``, of the closed-form eigenvalues
+    :math:`\lambda_m = \sum_{k\in S} c_k\cos(2\pi qk/n)(\cos(2\pi mk/n) - 1)` (module docstring).
+
+    Cosines of exact residues (``qk mod n``, ``mk mod n``) from :func:`_cos_enclosures`; every
+    product and sum is an interval operation rounded outward (IEEE-754 round-to-nearest makes each
+    result exact within half an ulp, so one ulp outward encloses it).  ``lambda_{n-m} = lambda_m``.
+    """
+    lo_c, hi_c = _cos_enclosures(n) if cos_bounds is None else cos_bounds
+    m = np.arange(n // 2 + 1)
+    lam_lo = np.zeros(m.size)
+    lam_hi = np.zeros(m.size)
+    for k in sorted(int(k) for k in offsets):
+        if not 1 <= k <= n // 2:
+            raise ValueError(f"offset {k} outside 1..{n // 2}")
+        ck = 1.0 if 2 * k == n else 2.0
+        r = (m * k) % n
+        dlo, dhi = np.nextafter(lo_c[r] - 1.0, -np.inf), np.nextafter(hi_c[r] - 1.0, np.inf)
+        dlo[r == 0] = dhi[r == 0] = 0.0  # cos(0) - 1 = 0 exactly
+        a = (q * k) % n
+        wlo, whi = ck * lo_c[a], ck * hi_c[a]  # times 1 or 2: exact
+        tlo, thi = _imul(np.full(m.size, wlo), np.full(m.size, whi), dlo, dhi)
+        lam_lo, lam_hi = _iadd(lam_lo, lam_hi, tlo, thi)
+    return lam_lo, lam_hi
+
+
+@dataclass(frozen=True)
+class Certificate:
+    r"""Interval certificate of the ``q``-twist on ``C_n(offsets)``.
+
+    ``upper`` / ``lower``: rigorous bounds of :math:`\max_{m \ne 0}\lambda_m` (the largest
+    eigenvalue without the rotation mode, whose :math:`\lambda_0 = 0` is exact); ``stable``: ``upper < 0``
+    (strict linear stability proven); ``unstable``: ``lower > 0`` (instability proven); neither when the
+    enclosure contains 0 (e.g. an exactly neutral mode).
+    """
+
+    upper: float
+    lower: float
+    method: str = CERTIFICATE_METHOD
+
+    @property
+    def stable(self) -> bool:
+        return self.upper < 0.0
+
+    @property
+    def unstable(self) -> bool:
+        return self.lower > 0.0
+
+
+def certify_twist(n: int, q: int, offsets, *, cos_bounds=None) -> Certificate:
+    """Certify (or refute) strict linear stability of the ``q``-twist on ``C_n(offsets)`` (:class:`Certificate`)."""
+    if not offsets:
+        return Certificate(upper=0.0, lower=0.0)  # no edges: every mode is neutral
+    lo, hi = twisted_eigenvalue_bounds(n, q, offsets, cos_bounds=cos_bounds)
+    return Certificate(upper=float(hi[1:].max()), lower=float(lo[1:].max()))
+
+
 # -- networks, states, Jacobians -----------------------------------------------------------
 def circulant_adjacency(n: int, offsets, *, xp=np, dtype="float64"):
     """0/1 adjacency of ``C_n(offsets)`` (``i ~ i +- k mod n``), shape ``(n, n)``, symmetric, zero diagonal."""
@@ -340,7 +500,10 @@ def jacobian_eigenvalues(A, theta, *, xp=np) -> np.ndarray:
 class CaseResult:
     """Densest circulant graph with a strictly stable ``q``-twist on ``n`` nodes (one MILP case).
 
-    ``feasible``: a network passed the numerical re-check; ``optimal``: HiGHS
+    ``feasible``: a network passed the numerical re-check and its stability is
+    certified (``certified``: the interval upper bound ``lam_max_upper`` of the
+    largest nonzero-mode eigenvalue is < 0, :func:`certify_twist`; ``lam_max_lower``
+    its lower bound); ``optimal``: HiGHS
     proved optimality (else the time limit stopped it and the degree is a
     lower bound of the optimum); ``lam_max_closed`` / ``lam_max_numeric``:
     largest nonzero-mode eigenvalue, closed form and ``eigvalsh`` of the full
@@ -361,6 +524,9 @@ class CaseResult:
     margin: float = float("nan")
     solve_time: float = 0.0
     attempts: int = 0
+    certified: bool = False
+    lam_max_upper: float = float("nan")
+    lam_max_lower: float = float("nan")
 
     @property
     def mu(self) -> float:
@@ -377,15 +543,24 @@ def _numeric_lam_max(n: int, q: int, offsets) -> float:
     return float(np.max(np.delete(ev, i0)))
 
 
+#: above this n the dense ``eigvalsh`` re-check (O(n^3)) is skipped; the interval certificate decides alone
+NUMERIC_CHECK_MAX_N = 6000
+
+
 def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: float = 120.0, retries: int = 3,
-                       check_tol: float | None = None) -> CaseResult:
+                       check_tol: float | None = None, min_degree: int = 0, fixed=None) -> CaseResult:
     r"""Solve the MILP (module docstring) for ``(n, q)`` and re-check the solution numerically.
 
     The re-check demands ``lam_max_numeric < -check_tol`` (default
-    ``1e-9 n``, far above ``eigvalsh`` round-off ~1e-13 n) and agreement of
-    closed-form and numerical spectra; a failure re-solves with a 10x margin.
-    Returns a :class:`CaseResult` (``feasible=False`` when no stable network exists
-    or none was found within the time limit).
+    ``1e-9 n``, far above ``eigvalsh`` round-off ~1e-13 n), agreement of
+    closed-form and numerical spectra (for ``n <= NUMERIC_CHECK_MAX_N``; above,
+    ``lam_max_numeric`` is NaN), and an interval certificate of
+    stability (:func:`certify_twist`); a failure re-solves with a 10x margin.
+    ``min_degree > 0`` adds the cutoff :math:`\\sum_k c_k x_k \\ge` ``min_degree`` (a warm start from the
+    best known network: the solver only searches for better ones, and "infeasible" then proves that
+    this twist has none).  ``fixed`` (:func:`parse_pattern`): offsets fixed in (1) or out (0) of ``S``,
+    -1 = free; "optimal" then means optimal among the networks of that pattern.  Returns a :class:`CaseResult` (``feasible=False`` when no stable network
+    exists, none reaches ``min_degree``, or none was found within the time limit).
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -396,20 +571,36 @@ def max_degree_twisted(n: int, q: int, *, margin: float = 1e-4, time_limit: floa
     M = stability_matrix(n, q)
     rows = M[1 : n // 2 + 1]
     res = CaseResult(n=n, q=q)
+    fixed = -np.ones(n // 2, dtype=np.int8) if fixed is None else np.asarray(fixed)
+    free = fixed < 0
+    base = rows[:, fixed == 1].sum(axis=1)
+    c_one = float(c[fixed == 1].sum())
     eps = float(margin)
     t0 = time.perf_counter()
     for attempt in range(retries + 1):
         res.attempts = attempt + 1
-        sol = milp(-c, constraints=LinearConstraint(rows, -np.inf, -eps), integrality=np.ones_like(c),
-                   bounds=Bounds(0, 1), options={"time_limit": float(time_limit), "disp": False})
+        # fixed offsets enter as constants: the MILP is over the free ones only
+        cons = [LinearConstraint(rows[:, free], -np.inf, -eps - base)]
+        if min_degree > 0:
+            cons.append(LinearConstraint(c[None, free], float(min_degree) - c_one, np.inf))
+        sol = milp(-c[free], constraints=cons, integrality=np.ones(int(free.sum())), bounds=Bounds(0, 1),
+                   options={"time_limit": float(time_limit), "disp": False})
         res.status = int(sol.status)
         if sol.x is None:  # infeasible, or no feasible point within the limit
             break
-        x = np.round(sol.x)
+        x = (fixed == 1).astype(float)
+        x[free] = np.round(sol.x)
         offsets = [int(k) + 1 for k in np.flatnonzero(x)]
         lam_closed = M[1:] @ x
-        lam_num = _numeric_lam_max(n, q, offsets) if offsets else 0.0
-        ok = bool(offsets) and lam_num < -check_tol and abs(lam_num - lam_closed.max()) < 1e-8 * max(1.0, c @ x)
+        if n <= NUMERIC_CHECK_MAX_N:
+            lam_num = _numeric_lam_max(n, q, offsets) if offsets else 0.0
+            ok = bool(offsets) and lam_num < -check_tol and abs(lam_num - lam_closed.max()) < 1e-8 * max(1.0, c @ x)
+        else:  # eigvalsh of the n x n Jacobian is too slow: the interval certificate alone decides
+            lam_num, ok = float("nan"), bool(offsets)
+        if ok:
+            cert = certify_twist(n, q, offsets)
+            res.certified, res.lam_max_upper, res.lam_max_lower = cert.stable, cert.upper, cert.lower
+            ok = cert.stable
         if ok:
             res.offsets = offsets
             res.degree = round(float(c @ x))
