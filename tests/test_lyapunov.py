@@ -569,17 +569,24 @@ def test_macro_growth_approaches_lambda_max_in_scs_network():
     from balnet.chaos.statistics import macro_window_curves
 
     net = NetworkParams(N=200, J0=0.0, g=2.0)
-    r = _run(net, _sim(T=300.0, t_warmup=50.0, trials=2, dt=0.2), LyapunovParams(k=1, t_window=100.0, n_boot=0))
-    lam = r["lambda_max"][0]  # (B,)
-    assert lam.min() > 0.03
-    c = macro_window_curves(r["macro_log_dnu"][0], r["macro_lag"], (10.0, 25.0, 100.0))
-    dev_f = (c["ftle"].mean(1) - lam[:, None]).mean(0)   # (3,) over window lengths
-    dev_g = (c["growth"].mean(1) - lam[:, None]).mean(0)
-    # measured (L = 10, 25, 100; lambda_max 0.067, 0.062): FTLE - lambda_max = -0.290, -0.112, -0.034;
-    # growth - lambda_max = -0.016, +0.038, -0.009 (no 1/L bias, only the fit's noise, which
-    # falls as L grows).  Tolerance: 0.02 at L = 100, and below the FTLE's deviation at every L.
-    assert abs(dev_g[-1]) < 0.02
-    assert np.all(np.abs(dev_g) < np.abs(dev_f))
+    r = _run(net, _sim(T=300.0, t_warmup=50.0, trials=2, dt=0.2), LyapunovParams(k=1, t_window=100.0, n_boot=0),
+             ids=(0, 1, 2))
+    lam = r["lambda_max"]  # (R, B)
+    assert lam.mean() > 0.03  # chaotic (a single 300-tau trial can dip to 0.01)
+    dev_f, dev_g = [], []
+    for i in range(lam.shape[0]):
+        c = macro_window_curves(r["macro_log_dnu"][i], r["macro_lag"], (10.0, 25.0, 100.0))
+        dev_f.append((c["ftle"].mean(1) - lam[i][:, None]).mean(0))  # (3,) over window lengths
+        dev_g.append((c["growth"].mean(1) - lam[i][:, None]).mean(0))
+    dev_f, dev_g = np.mean(dev_f, 0), np.mean(dev_g, 0)  # over 3 realizations x 2 trials
+    # measured with one realization (J of format 1; L = 10, 25, 100; lambda_max 0.067, 0.062): FTLE -
+    # lambda_max = -0.290, -0.112, -0.034; growth - lambda_max = -0.016, +0.038, -0.009 (no 1/L bias,
+    # only the fit's noise, which falls as L grows; one realization of format 2 gave -0.023 at L = 100,
+    # hence the average over 3 realizations: -0.063, +0.024, -0.006 against FTLE -0.295, -0.108, -0.032
+    # at mean lambda_max 0.057).  Tolerance: 0.02 at L = 100, and below the FTLE's
+    # deviation at every L.
+    assert abs(dev_g[-1]) < 0.02, dev_g
+    assert np.all(np.abs(dev_g) < np.abs(dev_f)), (dev_g, dev_f)
     # the FTLE's deviation is the offset / L: L * dev_f = -2.9, -2.8, -3.4 against
     # -log sqrt(N_E) = -2.54 (a 1/L law, not a different rate)
     c0 = 0.5 * np.log(net.N_E)

@@ -44,19 +44,19 @@ def memory_estimate(net: NetworkParams, realizations: int, dtype, *, states: int
     r"""Peak bytes of one rank holding ``realizations`` coupling matrices of ``net`` in ``dtype``.
 
     .. math::
-        M = R\,N\,n\,s + 3 \cdot 8\,\min(B_{\rm row}, N)\,N + s\,(\text{states} + \text{recorded})
+        M = R\,N\,n\,s + 2 \cdot 8\,\min(B_{\rm row}, N)\,N + s\,(\text{states} + \text{recorded})
 
     where :math:`R N n s` is the stack ``J^T`` of :func:`build_network` (itemsize ``s``; ``n``
     the rows this rank holds: ``N``, or its share with ``partition: rows``), and the second term
     the transient of drawing one row block (:func:`balnet.model.network.coupling_rows_into`):
-    the float64 normals of :data:`~balnet.model.network.ROW_BLOCK` rows and the temporaries of
-    the mean part.  ``states`` and ``recorded`` count the further array elements of the caller
+    the float64 normals of :data:`~balnet.model.network.ROW_BLOCK` rows and the generator's working copy (measured: two such blocks; the mean part is added row by row).
+    ``states`` and ``recorded`` count the further array elements of the caller
     (solver stages, tangent frames, recorder buffers).  Measured against tracemalloc's peak in
     tests/test_cli.py (within 10 %); this is the one place to update when the drawing changes.
     """
     N, s = int(net.N), np.dtype(dtype).itemsize
     n = N if rows is None else int(rows)
-    return int(realizations) * N * n * s + 3 * 8 * min(ROW_BLOCK, N) * N + s * (int(states) + int(recorded))
+    return int(realizations) * N * n * s + 2 * 8 * min(ROW_BLOCK, N) * N + s * (int(states) + int(recorded))
 
 
 def simulation_memory(net: NetworkParams, sim: SimulationParams, realizations: int, rows: int | None = None) -> int:
