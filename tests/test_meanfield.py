@@ -385,7 +385,7 @@ def test_cli_stability_and_dmft(balanced_runs, stab, tmp_path):
     np.testing.assert_allclose(a["lambda_max"], [-0.5, DMFT_REF[2.0][1]], rtol=1e-5)
     assert a["delta"].shape == (2, a["tau"].size) and np.all(a["delta"][0] == 0)
     # bad settings: one-line error, exit 2
-    r = _cli("meanfield", "dmft", "--g", "2", "-o", str(out), "--set", "quad_stepp=0.1")
+    r = _cli("meanfield", "dmft", "--g", "2", "-o", str(out), "--overwrite", "--set", "quad_stepp=0.1")
     assert r.returncode == 2 and "quad_step" in r.stderr
 
 

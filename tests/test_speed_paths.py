@@ -418,7 +418,7 @@ def test_bench_simulate_case_and_table():
     rates = {"float64": {"F": 1e10, "BW": 1e10}}
     # floor = 4 * max(8*128^2/1e10, 2*128^2*4/1e10) s
     assert mod.floor_time(row, rates) == pytest.approx(4 * 8 * 128**2 / 1e10)
-    hdr, rule, line = mod.table([row], rates, llc=0)
+    hdr, rule, line = mod.table([row], rates, {("float64", 128, row["R"]): 1e9})  # GEMV below 1.5 BW: DRAM
     assert "4·GEMM/step" in hdr
     # the row restates the raw times: ms to 3 decimals, ratios to 2, Mneuron-steps/s to 1
     c = [x.strip() for x in line.strip().strip("|").split("|")]
@@ -431,6 +431,8 @@ def test_bench_simulate_case_and_table():
     assert float(c[5]) == ms(4 * t["t_gemm"] / t["t_step"], abs=6e-3)
     assert float(c[6]) == ms(t["t_run"] * 1e3, abs=6e-4) and float(c[7]) == ms(4 * t["t_gemm"] / t["t_run"], abs=6e-3)
     assert float(c[8]) == ms(t["t_pure"] * 1e3, abs=6e-4)
-    assert c[9] == "0.052"  # 4 * 8 * 128^2 / 1e10 s = 0.0524 ms, not marked '*' (llc = 0)
+    assert c[9] == "0.052"  # 4 * 8 * 128^2 / 1e10 s = 0.0524 ms, not marked '*' (measured GEMV < 1.5 BW)
+    _, _, cached = mod.table([row], rates, {("float64", 128, row["R"]): 2e10})
+    assert cached.split("|")[10].strip() == "0.052*"  # GEMV above 1.5 x DRAM bandwidth: in cache
     assert float(c[10]) == ms(4 * 8 * 128**2 / 1e10 / t["t_step"], abs=6e-3)
     assert float(c[11]) == ms(row["R"] * 4 * 128 / t["t_step"] / 1e6, abs=0.06)

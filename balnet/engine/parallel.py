@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .backend import get_xp, select_device
+from .backend import array_namespace, get_xp, select_device, synchronize
 
 __all__ = ["SerialComm", "get_comm", "my_share", "local_rank", "gather_by_realization", "RankWork", "rank_work",
            "RankRows", "rank_work_rows", "split_rows", "allgather_last", "allreduce_sum", "gather_last"]
@@ -201,9 +201,7 @@ def _cuda_aware() -> bool:
 
 def _sync(a) -> None:
     if not isinstance(a, np.ndarray):  # a device array: finish its kernels before MPI reads it
-        import cupy
-
-        cupy.cuda.get_current_stream().synchronize()
+        synchronize(array_namespace(a))
 
 
 def allgather_last(comm, local, full, counts: Sequence[int], packed=None):
@@ -246,18 +244,14 @@ def allgather_last(comm, local, full, counts: Sequence[int], packed=None):
 
 
 def _empty_like_flat(a):
-    import cupy
-
-    return cupy.empty(a.size, dtype=a.dtype)
+    return array_namespace(a).empty(a.size, dtype=a.dtype)
 
 
 def _to(like, a):
     """``a`` on the array module of ``like``."""
     if isinstance(like, np.ndarray):
         return a
-    import cupy
-
-    return cupy.asarray(a)
+    return array_namespace(like).asarray(a)
 
 
 def allreduce_sum(comm, a):
