@@ -56,14 +56,11 @@ outcomes are in docs/learning_experiments.md.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 
-from ..engine.backend import to_numpy
 from ..engine.params import ConfigError, NetworkParams, _f, from_mapping
 from ..engine.random import TASK_DATA, stream
 from ..model.network import realization_couplings

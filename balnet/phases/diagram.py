@@ -25,7 +25,7 @@ from ..engine.sweep import (
     sweep_grid,
     write_sweep_coords,
 )
-from ..model.states import DECAY, FIXED_POINT, MISSING, PHASES
+from ..model.states import MISSING, PHASES
 from ..theory.dmft import MeanFieldParams
 from ..theory.stability import (
     PREDICTION_VARIABLES,
