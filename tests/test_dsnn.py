@@ -589,6 +589,7 @@ def test_cli_run_and_summarize(tmp_path):
     assert b["experiment"][0] == b"alternation" and "gamma_shape" in b
 
 
+@pytest.mark.slow  # ~40 s: the study rules; CI lints and dry-runs them in every run
 @needs_snakemake
 def test_pipeline_dsnn(wf):
     """The tiny config's `dsnn` target builds every experiment, the summary and its figure in < 60 s."""

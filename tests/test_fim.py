@@ -362,6 +362,7 @@ def test_meanfield_wide_and_deep(act, L):
     assert abs(math.log(vals[1][1] / vals[0][1]) / math.log(2) - 1) < 0.05
 
 
+@pytest.mark.slow  # ~30 s: the study rules; CI lints and dry-runs them in every run
 @needs_snakemake
 def test_pipeline_fim(wf):
     """The tiny sweep (tests/workflow/fim.yaml: M = 64, 128 x tanh, relu; 2 seeds, GD scan, NGD) runs
