@@ -17,13 +17,11 @@ import numpy as np
 
 from ..chaos.lyapunov import UNITS, LyapunovParams, check_compatible, lyapunov_run
 from ..engine.io import H5Writer
-from ..engine.memory import local_ranks, require_memory
-from ..engine.parallel import gather_by_realization, rank_work, rank_work_rows
-from ..engine.params import ConfigError, NetworkParams, SimulationParams
-from ..model.partitioned import row_partition
+from ..engine.parallel import gather_by_realization
+from ..engine.params import NetworkParams, SimulationParams
 from ..model.simulate import simulation_memory
 from ._common import add_common, add_record_flags, collect_records, progress_enabled
-from .simulate import check_row_ranks
+from .simulate import rank_setup
 
 NAME = "lyapunov"
 HELP = "Lyapunov spectrum, micro and macro FTLE (HDF5)"
@@ -66,19 +64,7 @@ def run_lyapunov(net, sim, lyap, output, *, progress=False, command="") -> int:
     """Measure on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
 
     check_compatible(net, sim, lyap)
-    rows = None
-    if sim.partition == "rows":
-        try:
-            comm, all_ids, mine, xp, rows = rank_work_rows(sim.realizations, sim.backend, sim.row_ranks)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    else:
-        comm, all_ids, mine, xp = rank_work(sim.realizations, sim.backend)
-    check_row_ranks(net, rows)
-    n_rows = None if rows is None else row_partition(net.N, rows.rank, rows.size).n_local
-    per_rank = max(1, len(mine))
-    require_memory(lyapunov_memory(net, sim, lyap, per_rank, n_rows), f"N={net.N} with {per_rank} realizations per rank",
-                   ranks=min(comm.size, local_ranks(comm.size)))
+    comm, all_ids, mine, xp, rows = rank_setup(net, sim, lambda R, n: lyapunov_memory(net, sim, lyap, R, n))
     res = lyapunov_run(net, sim, lyap, mine, xp=xp, progress=progress and comm.rank == 0, rows=rows)
     window_end = res.pop("window_end")
     lag = res.pop("macro_lag")

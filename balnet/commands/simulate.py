@@ -68,9 +68,10 @@ def check_row_ranks(net, rows) -> None:
         raise ConfigError(f"N={net.N} has {row_blocks(net.N)} row blocks of {ROW_BLOCK}, fewer than the {rows.size} row ranks")
 
 
-def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
-    """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
-
+def rank_setup(net, sim, memory):
+    """This rank's share of a run: ``(comm, all_ids, mine, xp, rows)``, with ``rows`` the row communicator of a
+    row-partitioned network (``None`` otherwise), after checking the row ranks and refusing in one line a run whose
+    ``memory(realizations_here, rows_here)`` bytes do not fit (simulate and lyapunov)."""
     rows = None
     if sim.partition == "rows":
         try:
@@ -82,8 +83,15 @@ def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False
     check_row_ranks(net, rows)
     n_rows = None if rows is None else row_partition(net.N, rows.rank, rows.size).n_local
     per_rank = max(1, len(mine))
-    require_memory(simulation_memory(net, sim, per_rank, n_rows), f"N={net.N} with {per_rank} realizations per rank",
+    require_memory(memory(per_rank, n_rows), f"N={net.N} with {per_rank} realizations per rank",
                    ranks=min(comm.size, local_ranks(comm.size)))
+    return comm, all_ids, mine, xp, rows
+
+
+def run_simulation(net, sim, output, *, series=None, x0_all=None, progress=False, command="") -> int:
+    """Simulate on every MPI rank and write ``output`` from rank 0 (also used by the pipeline)."""
+
+    comm, all_ids, mine, xp, rows = rank_setup(net, sim, lambda R, n: simulation_memory(net, sim, R, n))
     x0 = None if x0_all is None else x0_all[mine]
     s = Simulation(net, sim, mine, xp=xp, x0=x0, input_series=series, rows=rows)
     sent = mine if s.owner else []  # row-partitioned: the group's first rank holds the assembled data
