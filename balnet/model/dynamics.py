@@ -144,7 +144,7 @@ class RateNetwork:
                 fk.phi(x, r)
             else:
                 self.gain.phi_into(x, r, xp)
-        xp.matmul(r, self.JT, out=out)
+        xp.matmul(self._full_rates(r), self.JT, out=out)
         ext = self.external
         if fk is not None and (ext is None or getattr(ext, "dtype", None) == out.dtype):
             c = out.dtype.type(self.I0)
@@ -188,9 +188,15 @@ class RateNetwork:
             m /= np.sqrt(self.N)
         return nu_E, nu_I, m
 
+    def _full_rates(self, r):
+        """The rates of the whole network from this process's rates ``r``: ``r`` itself here (a
+        row-partitioned network, :class:`~balnet.model.partitioned.PartitionedRateNetwork`,
+        gathers every rank's block)."""
+        return r
+
     def recurrent(self, r):
         """:math:`\\phi(x) J^T` for rates ``r`` of shape ``(R, B, N)`` (or ``(B, N)`` for 2-D ``J``)."""
-        return self.xp.matmul(r, self.JT)
+        return self.xp.matmul(self._full_rates(r), self.JT)
 
     def __call__(self, t, x):
         xp = self.xp

@@ -133,30 +133,8 @@ class PartitionedRateNetwork(RateNetwork):
         full, packed = self._full[key]
         return allgather_last(self.comm, self.xp.ascontiguousarray(r), full, self.part.counts, packed)
 
-    def rhs_into(self, t, x, out, r, *, phi_ready: bool = False):
-        r"""Local rows of :math:`f(t, x)`: ``x``, ``out``, ``r`` have the local shape; one ``Allgatherv``."""
-        xp = self.xp
-        fk = self.fused
-        if not phi_ready:
-            if fk is not None and hasattr(fk, "phi"):
-                fk.phi(x, r)
-            else:
-                self.gain.phi_into(x, r, xp)
-        xp.matmul(self.gather(r), self.JT, out=out)
-        ext = self.external
-        if fk is not None and (ext is None or getattr(ext, "dtype", None) == out.dtype):
-            c = out.dtype.type(self.I0)
-            if ext is None:
-                fk.epilogue(x, c, out)
-            else:
-                fk.epilogue_ext(x, c, ext, out)
-            return out
-        out -= x
-        if self.I0 != 0.0:
-            out += self.I0
-        if ext is not None:
-            out += ext
-        return out
+    def _full_rates(self, r):
+        return self.gather(r)
 
     def populations_into(self, x, nu_E, nu_I, m, r):
         r"""Population rates and macro variable of the whole network from local rows: one ``Allreduce``."""
@@ -195,10 +173,6 @@ class PartitionedRateNetwork(RateNetwork):
         shp = x.shape[:-1]
         nu_E, nu_I, m = (xp.empty(shp, dtype=x.dtype) for _ in range(3))
         return self.populations_into(x, nu_E, nu_I, m, xp.empty_like(x))
-
-    def recurrent(self, r):
-        """Local rows of :math:`\\phi(x) J^T` from local rates ``r``."""
-        return self.xp.matmul(self.gather(r), self.JT)
 
     def __call__(self, t, x):
         out = self.recurrent(self.gain.phi(x, self.xp))
